@@ -1,0 +1,1 @@
+"""rhip.bootstrap."""

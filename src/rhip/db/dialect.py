@@ -1,0 +1,79 @@
+"""The one place where SQLite and PostgreSQL differ: id allocation, bulk inserts, locks.
+
+Bulk inserts go straight to the driver's ``executemany`` with positional rows: on the ingest path the
+per-row cost of building dictionaries for SQLAlchemy's parameter processing is larger than the insert
+itself. Statements are still generated from the SQLAlchemy ``Table`` objects, once per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection, Table, text
+
+
+@cache
+def _insert_sql(table: Table, dialect_name: str, columns: tuple[str, ...]) -> str:
+    placeholder = "?" if dialect_name == "sqlite" else "%s"
+    cols = ", ".join(columns)
+    marks = ", ".join([placeholder] * len(columns))
+    return f"INSERT INTO {table.name} ({cols}) VALUES ({marks})"
+
+
+def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert many positional rows into ``table`` through the driver's executemany."""
+    if not rows:
+        return
+    sql = _insert_sql(table, conn.dialect.name, columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def delete_by_keys(conn: Connection, table: Table, column: str, keys: Sequence[int]) -> None:
+    """Delete every row of ``table`` whose ``column`` is one of ``keys``."""
+    if not keys:
+        return
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join([placeholder] * len(chunk))
+            cursor.execute(f"DELETE FROM {table.name} WHERE {column} IN ({marks})", list(chunk))
+    finally:
+        cursor.close()
+
+
+def allocate_ids(conn: Connection, table: Table, column: str, sequence: str, count: int) -> list[int]:
+    """Reserve ``count`` new keys for ``table.column``.
+
+    PostgreSQL draws them from a sequence. SQLite has no sequences, but write transactions hold the
+    database's single write lock from their first statement (``BEGIN IMMEDIATE``), so max+1 is safe.
+    """
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        result = conn.execute(text(f"SELECT nextval('{sequence}') FROM generate_series(1, :n)"), {"n": count})
+        return [int(r[0]) for r in result]
+    current = conn.exec_driver_sql(f"SELECT coalesce(max({column}), 0) FROM {table.name}").scalar_one()
+    start = int(current) + 1
+    return list(range(start, start + count))
+
+
+def lock_key(conn: Connection, key: int) -> None:
+    """Serialise transactions that use the same 64-bit key (conditional creates) until commit.
+
+    SQLite needs nothing: its write transactions are already serialised.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def for_update(conn: Connection) -> str:
+    """The row-lock suffix for a SELECT inside a write transaction."""
+    return " FOR UPDATE" if conn.dialect.name == "postgresql" else ""

@@ -1,0 +1,1 @@
+"""FHIR search semantics: the parameter registry, value normalisation, index extraction and query parsing."""

@@ -1,0 +1,172 @@
+"""The search parameter registry: every official R4 SearchParameter per resource type, compiled.
+
+Parameters come from ``data/r4-search-parameters.json``; their FHIRPath expressions are compiled once
+(see :mod:`rhip.fhir.fhirpath`). ``_id`` and ``_lastUpdated`` are answered from resource columns and
+are marked ``column``; ``_content``, ``_text``, ``_query`` and ``_filter`` are not offered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from rhip.fhir.definitions import StructureTable, raw_table, structure
+from rhip.fhir.fhirpath import Evaluator, FhirPathCompiler, Nodes
+
+# Resource-level parameters answered by this server, and those it deliberately does not offer.
+NOT_OFFERED = frozenset({"_content", "_text", "_query", "_filter"})
+COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
+# Parameters that are part of search control rather than filters.
+RESULT_PARAMS = frozenset(
+    {
+        "_sort", "_count", "_include", "_revinclude", "_summary", "_total", "_elements", "_contained",
+        "_containedType", "_format", "_pretty", "_page", "_getpages", "_getpagesoffset", "_since", "_type",
+        "_offset",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Component:
+    """One component of a composite parameter."""
+
+    code: str
+    type: str
+    expression: str
+    evaluate: Evaluator
+
+
+@dataclass(frozen=True)
+class SearchParam:
+    """A search parameter bound to one resource type."""
+
+    resource_type: str
+    code: str
+    type: str  # string | token | date | number | quantity | reference | uri | composite | special
+    expression: str
+    url: str
+    targets: tuple[str, ...] = ()
+    components: tuple[Component, ...] = ()
+    extract: Callable[[dict[str, Any]], Nodes] | None = field(default=None, compare=False, repr=False)
+    # JSON keys of the resource the expression can read from; None when that cannot be told.
+    first_keys: frozenset[str] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def column(self) -> bool:
+        """Whether the parameter is answered from the resource table rather than an index table."""
+        return self.code in COLUMN_PARAMS
+
+
+_TERM = re.compile(r"^\(*\s*(?P<root>[A-Z][A-Za-z]*)(?:\.(?P<step>[a-z][A-Za-z0-9]*))?(?P<rest>.*)$")
+_RELATIVE = re.compile(r"^\(*\s*(?P<step>[a-z][A-Za-z0-9]*)")
+
+
+def _split_union(expression: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for ch in expression:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "|" and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += ch
+    parts.append(current.strip())
+    return [p for p in parts if p]
+
+
+def _keys_of(table: StructureTable, rtype: str, step: str) -> set[str]:
+    el = table.type(rtype).elements.get(step)
+    if el is None:
+        return set()
+    if el.choice:
+        return {step + t[:1].upper() + t[1:] for t in el.types}
+    return {step}
+
+
+def _first_keys(table: StructureTable, rtype: str, expression: str, components: list[str]) -> frozenset[str] | None:
+    """The top-level JSON keys an expression reads, so extraction can skip absent parameters cheaply."""
+    if not expression or "%" in expression:
+        return None
+    keys: set[str] = set()
+    for part in _split_union(expression):
+        m = _TERM.match(part)
+        if not m or m["root"] not in (rtype, "Resource", "DomainResource"):
+            return None
+        if m["step"] is None:
+            # The whole resource is the focus (composites on Observation): the components read it.
+            if m["rest"].strip(" )") or not components:
+                return None
+            for comp in components:
+                cm = _RELATIVE.match(comp)
+                if not cm:
+                    return None
+                keys |= _keys_of(table, rtype, cm["step"])
+        else:
+            keys |= _keys_of(table, rtype, m["step"])
+    return frozenset(keys)
+
+
+class SearchParamRegistry:
+    """Search parameters by resource type and code."""
+
+    def __init__(self, table: StructureTable, data: Mapping[str, Any]) -> None:
+        self.table = table
+        compiler = FhirPathCompiler(table)
+        raw: Mapping[str, Mapping[str, Any]] = data["params"]
+        common = {
+            code: p
+            for base in ("Resource", "DomainResource")
+            for code, p in raw.get(base, {}).items()
+            if code not in NOT_OFFERED
+        }
+        self._by_type: dict[str, dict[str, SearchParam]] = {}
+        for rtype in sorted(table.resource_types):
+            params: dict[str, SearchParam] = {}
+            for code, p in {**common, **raw.get(rtype, {})}.items():
+                if code in NOT_OFFERED or not p["expression"] and code not in COLUMN_PARAMS:
+                    continue
+                expression = p["expression"]
+                params[code] = SearchParam(
+                    resource_type=rtype,
+                    code=code,
+                    type=p["type"],
+                    expression=expression,
+                    url=p["url"],
+                    targets=tuple(p.get("targets", ())),
+                    components=tuple(
+                        Component(c["code"], c["type"], c["expression"], compiler.compile_relative(c["expression"]))
+                        for c in p.get("components", ())
+                    ),
+                    extract=None if code in COLUMN_PARAMS else compiler.compile(expression),
+                    first_keys=_first_keys(table, rtype, expression, [c["expression"] for c in p.get("components", ())]),
+                )
+            self._by_type[rtype] = params
+
+    def for_type(self, resource_type: str) -> dict[str, SearchParam]:
+        """Every parameter of a resource type by code (empty for unknown types)."""
+        return self._by_type.get(resource_type, {})
+
+    def get(self, resource_type: str, code: str) -> SearchParam | None:
+        """One parameter, or None when the type has no such parameter."""
+        return self._by_type.get(resource_type, {}).get(code)
+
+    def reference_params(self, resource_type: str) -> list[SearchParam]:
+        """The reference parameters of a type, for ``_include=Type:*``."""
+        return [p for p in self.for_type(resource_type).values() if p.type == "reference"]
+
+
+@cache
+def registry() -> SearchParamRegistry:
+    """The process-wide registry of official R4 search parameters."""
+    return SearchParamRegistry(structure(), raw_table("r4-search-parameters.json"))
+
+
+@cache
+def patient_compartment() -> dict[str, tuple[str, ...]]:
+    """Resource type → the parameters that place a resource in a Patient's compartment."""
+    data = raw_table("r4-compartment-patient.json")["resources"]
+    return {rtype: tuple(params) for rtype, params in data.items()}

@@ -1,0 +1,1 @@
+"""L2 SQL implementation of the FHIR repository (SQLite and PostgreSQL). Only bootstrap imports it."""

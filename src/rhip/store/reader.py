@@ -1,0 +1,131 @@
+"""Reading stored resources: current versions, versions, history, and bulk fetches for search pages."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, false, select
+
+from rhip.core.clock import fhir_instant
+from rhip.core.errors import InvalidRequest, ResourceGone, ResourceNotFound
+from rhip.fhir.repository import HistoryPage, HistoryRequest, StoredResource
+from rhip.fhir.search.values import us_to_datetime
+from rhip.store.tables import resource, resource_version
+
+_CURRENT = (
+    select(
+        resource.c.pid, resource.c.res_type, resource.c.res_id, resource.c.version, resource.c.updated_us,
+        resource.c.deleted, resource_version.c.content,
+    )
+    .select_from(resource)
+    .join(resource_version, resource_version.c.vid == resource.c.vid)
+)  # fmt: skip
+
+
+def instant(us: int) -> str:
+    """A stored microsecond timestamp as a FHIR instant."""
+    return fhir_instant(us_to_datetime(us))
+
+
+def _stored(row: Any, method: str = "") -> StoredResource:
+    return StoredResource(
+        resource_type=row.res_type,
+        id=row.res_id,
+        version=row.version,
+        last_updated=instant(row.updated_us),
+        deleted=bool(row.deleted),
+        content=bytes(row.content) if row.content is not None else None,
+        method=method,
+    )
+
+
+def read_current(conn: Connection, resource_type: str, id: str) -> StoredResource:
+    """The current version of a resource; ResourceNotFound or ResourceGone otherwise."""
+    row = conn.execute(_CURRENT.where(resource.c.res_type == resource_type, resource.c.res_id == id)).first()
+    if row is None:
+        raise ResourceNotFound(f"{resource_type}/{id} is not known")
+    if row.deleted:
+        raise ResourceGone(f"{resource_type}/{id} has been deleted")
+    return _stored(row)
+
+
+def read_version(conn: Connection, resource_type: str, id: str, version: int) -> StoredResource:
+    """One version of a resource."""
+    pid = _pid_of(conn, resource_type, id)
+    if pid is None:
+        raise ResourceNotFound(f"{resource_type}/{id} is not known")
+    row = conn.execute(
+        select(resource_version).where(resource_version.c.pid == pid, resource_version.c.version == version)
+    ).first()
+    if row is None:
+        raise ResourceNotFound(f"{resource_type}/{id} has no version {version}")
+    if row.deleted:
+        raise ResourceGone(f"{resource_type}/{id} version {version} is a deletion")
+    return _stored(row, row.method)
+
+
+def _pid_of(conn: Connection, resource_type: str, id: str) -> int | None:
+    found = conn.execute(
+        select(resource.c.pid).where(resource.c.res_type == resource_type, resource.c.res_id == id)
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+def fetch_by_pids(conn: Connection, pids: Sequence[int]) -> list[tuple[int, StoredResource]]:
+    """Current non-deleted versions of the given resources with their pids, in the order of ``pids``."""
+    if not pids:
+        return []
+    found: dict[int, StoredResource] = {}
+    for start in range(0, len(pids), 500):
+        chunk = list(pids[start : start + 500])
+        for row in conn.execute(_CURRENT.where(resource.c.pid.in_(chunk), resource.c.deleted == false())):
+            found[row.pid] = _stored(row)
+    return [(p, found[p]) for p in pids if p in found]
+
+
+def fetch_by_refs(conn: Connection, refs: Iterable[tuple[str, str]]) -> list[tuple[int, StoredResource]]:
+    """Current non-deleted resources named by ``(type, id)``, with their pids."""
+    by_type: dict[str, set[str]] = defaultdict(set)
+    for rtype, rid in refs:
+        by_type[rtype].add(rid)
+    out: list[tuple[int, StoredResource]] = []
+    for rtype, ids in by_type.items():
+        id_list = sorted(ids)
+        for start in range(0, len(id_list), 500):
+            chunk = id_list[start : start + 500]
+            rows = conn.execute(
+                _CURRENT.where(resource.c.res_type == rtype, resource.c.res_id.in_(chunk), resource.c.deleted == false())
+            )
+            out.extend((row.pid, _stored(row)) for row in rows)
+    return out
+
+
+def history(conn: Connection, request: HistoryRequest, max_count: int) -> HistoryPage:
+    """Versions newest first; paging by version-row id, stable while new versions arrive."""
+    v = resource_version
+    count = max(0, min(request.count, max_count))
+    conds = []
+    if request.id is not None and request.resource_type is not None:
+        pid = _pid_of(conn, request.resource_type, request.id)
+        if pid is None:
+            raise ResourceNotFound(f"{request.resource_type}/{request.id} is not known")
+        conds.append(v.c.pid == pid)
+    elif request.resource_type is not None:
+        conds.append(v.c.res_type == request.resource_type)
+    if request.since_us is not None:
+        conds.append(v.c.updated_us >= request.since_us)
+    if request.at_most_us is not None:
+        conds.append(v.c.updated_us <= request.at_most_us)
+    if request.page:
+        try:
+            before = int(request.page)
+        except ValueError as exc:
+            raise InvalidRequest("Invalid history page token") from exc
+        conds.append(v.c.vid < before)
+    rows = conn.execute(select(v).where(and_(*conds)).order_by(v.c.vid.desc()).limit(count + 1)).all()
+    entries = [_stored(r, r.method) for r in rows[:count]]
+    next_page = str(rows[count - 1].vid) if len(rows) > count and count > 0 else None
+    total = len(entries) if next_page is None and not request.page else None
+    return HistoryPage(entries, total, next_page)

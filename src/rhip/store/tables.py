@@ -1,0 +1,148 @@
+"""Tables of the FHIR store.
+
+``resource`` holds one row per logical resource (its current version number and state); the JSON of
+every version lives in ``resource_version``. Search uses per-kind index tables (``idx_*``) holding rows
+for current, non-deleted versions only, keyed by 64-bit hashes of (type, parameter, value) in the manner
+of HAPI's HFJ_SPIDX tables. Every clinical row carries ``compartment``: the id of the Patient whose
+compartment the resource is in, the future shard key.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, String, Table, UniqueConstraint
+
+from rhip.db.metadata import BigKey, metadata
+
+ID_LENGTH = 64
+STRING_LENGTH = 200
+URI_LENGTH = 512
+
+
+def sortable(length: int) -> String:
+    """A string compared by code point on both backends, so prefix ranges (``>= p AND < p+U+10FFFF``) work."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+
+
+resource = Table(
+    "resource",
+    metadata,
+    Column("pid", BigKey, primary_key=True, autoincrement=False),
+    Column("res_type", String(ID_LENGTH), nullable=False),
+    Column("res_id", String(ID_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("vid", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("compartment", String(ID_LENGTH), nullable=True),
+    Column("index_mask", Integer, nullable=False),
+    UniqueConstraint("res_type", "res_id"),
+    Index(None, "res_type", "pid"),
+    Index(None, "res_type", "updated_us"),
+)
+
+resource_version = Table(
+    "resource_version",
+    metadata,
+    Column("vid", BigKey, primary_key=True, autoincrement=False),
+    Column("pid", BigInteger, nullable=False),
+    Column("res_type", String(ID_LENGTH), nullable=False),
+    Column("res_id", String(ID_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("compartment", String(ID_LENGTH), nullable=True),
+    Column("content", LargeBinary, nullable=True),
+    UniqueConstraint("pid", "version"),
+    Index(None, "res_type", "vid"),
+    Index(None, "updated_us"),
+)
+
+
+def _index_table(name: str, *columns: Column[object], indexes: tuple[tuple[str, ...], ...]) -> Table:
+    table = Table(
+        name,
+        metadata,
+        Column("pid", BigInteger, nullable=False),
+        Column("compartment", String(ID_LENGTH), nullable=True),
+        Column("hash_identity", BigInteger, nullable=False),
+        *columns,
+    )
+    Index(None, table.c.pid)
+    for cols in indexes:
+        Index(None, *(table.c[c] for c in cols))
+    return table
+
+
+idx_string = _index_table(
+    "idx_string",
+    Column("value_norm", sortable(STRING_LENGTH), nullable=False),
+    Column("value_exact", String(STRING_LENGTH), nullable=False),
+    Column("hash_exact", BigInteger, nullable=False),
+    indexes=(("hash_identity", "value_norm"), ("hash_exact", "pid")),
+)
+idx_token = _index_table(
+    "idx_token",
+    Column("hash_sys", BigInteger, nullable=False),
+    Column("hash_sys_value", BigInteger, nullable=False),
+    Column("hash_value", BigInteger, nullable=False),
+    Column("code", String(STRING_LENGTH), nullable=False),
+    indexes=(("hash_value", "pid"), ("hash_sys_value", "pid"), ("hash_sys", "pid")),
+)
+idx_date = _index_table(
+    "idx_date",
+    Column("low", BigInteger, nullable=False),
+    Column("high", BigInteger, nullable=False),
+    indexes=(("hash_identity", "low", "high"),),
+)
+idx_number = _index_table(
+    "idx_number",
+    Column("value", Float, nullable=False),
+    indexes=(("hash_identity", "value"),),
+)
+idx_quantity = _index_table(
+    "idx_quantity",
+    Column("hash_sys_units", BigInteger, nullable=False),
+    Column("hash_units", BigInteger, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    indexes=(("hash_identity", "low"), ("hash_sys_units", "low"), ("hash_units", "low")),
+)
+idx_reference = _index_table(
+    "idx_reference",
+    Column("target_type", String(ID_LENGTH), nullable=True),
+    Column("target_id", String(ID_LENGTH), nullable=True),
+    Column("target_url", String(URI_LENGTH), nullable=True),
+    indexes=(("hash_identity", "target_id", "pid"), ("target_url",)),
+)
+idx_uri = _index_table(
+    "idx_uri",
+    Column("uri", sortable(URI_LENGTH), nullable=False),
+    Column("hash_uri", BigInteger, nullable=False),
+    indexes=(("hash_uri", "pid"), ("hash_identity", "uri")),
+)
+
+# Bit positions of the index tables in resource.index_mask: an update deletes old rows only where it had some.
+INDEX_TABLES: dict[str, Table] = {
+    "strings": idx_string,
+    "tokens": idx_token,
+    "dates": idx_date,
+    "numbers": idx_number,
+    "quantities": idx_quantity,
+    "references": idx_reference,
+    "uris": idx_uri,
+}
+INDEX_BITS: dict[str, int] = {kind: 1 << i for i, kind in enumerate(INDEX_TABLES)}
+
+search_cache = Table(
+    "search_cache",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("res_type", String(ID_LENGTH), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("truncated", Boolean, nullable=False),
+    Column("pids", LargeBinary, nullable=False),
+    Index(None, "expires_us"),
+)
