@@ -99,8 +99,9 @@ def derive_structure(sds: list[dict[str, Any]]) -> dict[str, Any]:
             else:
                 codes = [type_code(t) for t in el.get("type", [])]
                 if codes in (["BackboneElement"], ["Element"]):
+                    # Parts of datatypes are Elements (no modifierExtension); parts of resources are BackboneElements.
+                    types.setdefault(path, {"kind": "backbone", "base": codes[0], "elements": {}})
                     codes = [path]
-                    types.setdefault(path, {"kind": "backbone", "base": codes and "BackboneElement", "elements": {}})
                 entry["types"] = codes
                 targets = sorted(
                     {
@@ -117,6 +118,8 @@ def derive_structure(sds: list[dict[str, Any]]) -> dict[str, Any]:
                 entry["binding"] = binding["valueSet"].split("|")[0]
             if el.get("isModifier"):
                 entry["modifier"] = True
+            if el.get("isSummary"):
+                entry["summary"] = True
             choice = leaf.endswith("[x]")
             if choice:
                 leaf = leaf[:-3]

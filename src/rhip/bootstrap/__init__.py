@@ -1,1 +1,1 @@
-"""rhip.bootstrap."""
+"""L6 composition root: the settings tree and the wiring of engines, repositories and services."""

@@ -163,6 +163,14 @@ class TooCostly(RhipError):
     issue_type = "too-costly"
 
 
+class UnprocessablePatch(RhipError):
+    """A patch document is well-formed JSON but cannot be applied to the resource."""
+
+    code = "RHIP-FHIR-0015"
+    http_status = 422
+    issue_type = "processing"
+
+
 class StorageUnavailable(RhipError):
     """The database could not be reached or is locked for longer than the configured wait."""
 
@@ -198,6 +206,7 @@ ERROR_CLASSES: dict[str, type[RhipError]] = {
         UnknownSearchParameter,
         NotSupported,
         TooCostly,
+        UnprocessablePatch,
         StorageUnavailable,
     )
 }

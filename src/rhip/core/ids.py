@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import time
 import uuid
 
 # FHIR R4 id: [A-Za-z0-9\-\.]{1,64}
@@ -11,8 +13,15 @@ _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
 
 def new_resource_id() -> str:
-    """A fresh server-assigned logical id (a UUID4, lower-case)."""
-    return str(uuid.uuid4())
+    """A fresh server-assigned logical id: a time-ordered UUID (version 7, RFC 9562).
+
+    Time order matters for storage: ids created together sort together, so index inserts append
+    instead of landing on a random B-tree page each.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))
+    return str(uuid.UUID(int=value))
 
 
 def new_token(nbytes: int = 16) -> str:

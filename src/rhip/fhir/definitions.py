@@ -34,6 +34,7 @@ class ElementDef:
     binding: str | None = None
     targets: tuple[str, ...] = ()
     modifier: bool = False
+    summary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,7 @@ class StructureTable:
                     binding=el.get("binding"),
                     targets=tuple(el.get("targets", ())),
                     modifier=bool(el.get("modifier")),
+                    summary=bool(el.get("summary")),
                 )
         if raw["kind"] == "resource":
             elements.pop("resourceType", None)

@@ -100,7 +100,7 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise FhirPathError(f"cannot read {text[pos:pos + 20]!r}")
+            raise FhirPathError(f"cannot read {text[pos : pos + 20]!r}")
         pos = m.end()
         kind = m.lastgroup or ""
         value = m.group(kind)
@@ -210,7 +210,9 @@ class FhirPathCompiler:
             ev = _constant([(literal, "string")])
         elif kind == "num":
             p.take()
-            ev = _constant([(float(value) if "." in value else int(value), "decimal" if "." in value else "integer")])
+            ev = _constant(
+                [(float(value) if "." in value else int(value), "decimal" if "." in value else "integer")]
+            )
         elif kind == "var":
             p.take()
             if value != "%resource":
@@ -222,7 +224,9 @@ class FhirPathCompiler:
                 ev = _constant([(value == "true", "boolean")])
             elif p.peek(1) == ("op", "("):
                 ev = self._function(p, _identity)
-            elif value[:1].isupper() and (self.table.is_resource_type(value) or value in ("Resource", "DomainResource")):
+            elif value[:1].isupper() and (
+                self.table.is_resource_type(value) or value in ("Resource", "DomainResource")
+            ):
                 p.take()
                 ev = _root_filter(value)
             else:
@@ -418,7 +422,11 @@ def _extension(source: Evaluator, url_ev: Evaluator) -> Evaluator:
         out: Nodes = []
         for value, _ in source(focus, res):
             if isinstance(value, dict):
-                out.extend((e, "Extension") for e in value.get("extension", ()) if isinstance(e, dict) and e.get("url") in urls)
+                out.extend(
+                    (e, "Extension")
+                    for e in value.get("extension", ())
+                    if isinstance(e, dict) and e.get("url") in urls
+                )
         return out
 
     return ext

@@ -74,16 +74,17 @@ LOW_SELECTIVITY_TOKENS = frozenset(
 )  # fmt: skip
 
 
-def token_condition(t: Any, rtype: str, code: str, values: Sequence[TokenValue]) -> ColumnElement[bool]:
-    """Rows of ``idx_token`` alias ``t`` matching any of the token values."""
+def token_condition(t: Any, rtype: str, codes: Sequence[str], values: Sequence[TokenValue]) -> ColumnElement[bool]:
+    """Rows of ``idx_token`` alias ``t`` matching any of the token values under any of ``codes``."""
     by_value, by_sys_value, by_sys = [], [], []
-    for v in values:
-        if v.code is None:
-            by_sys.append(h64(rtype, code, v.system or ""))
-        elif v.system is None:
-            by_value.append(h64(rtype, code, "", "", v.code))
-        else:
-            by_sys_value.append(h64(rtype, code, v.system, v.code))
+    for code in codes:
+        for v in values:
+            if v.code is None:
+                by_sys.append(h64(rtype, code, v.system or ""))
+            elif v.system is None:
+                by_value.append(h64(rtype, code, "", "", v.code))
+            else:
+                by_sys_value.append(h64(rtype, code, v.system, v.code))
     parts: list[ColumnElement[bool]] = []
     if by_value:
         parts.append(t.c.hash_value.in_(by_value) if len(by_value) > 1 else t.c.hash_value == by_value[0])
@@ -128,7 +129,7 @@ class SqlSearch:
     def _param_rows(self, f: ParamFilter, values: Sequence[Value | CompositeValue] | None = None) -> tuple[Any, ColumnElement[bool]]:
         """The index table alias and the row condition of a (positive) parameter filter."""
         rtype, param = f.resource_type, f.param
-        code = param.code
+        codes = param.index_codes
         kind = param.type
         values = f.values if values is None else values
         if kind == "composite":
@@ -143,27 +144,31 @@ class SqlSearch:
                 assert isinstance(v, CompositeValue)
                 if v.last_type != first.last_type:
                     raise NotSupported("Composite values of different kinds")
-                conds.append(self._typed_condition(table, first.last_type, rtype, f"{code}${v.key}", None, [v.last]))
+                conds.append(self._typed_condition(table, first.last_type, rtype, [f"{c}${v.key}" for c in codes], None, [v.last]))
             return table, or_(*conds) if len(conds) > 1 else conds[0]
         if kind == "token" and f.modifier == "text":
             table = idx_string.alias()
-            return table, self._typed_condition(table, "string", rtype, code + ":text", None, values)
+            return table, self._typed_condition(table, "string", rtype, [c + ":text" for c in codes], None, values)
         if kind == "token" and f.modifier == "of-type":
             table = idx_token.alias()
             keys = [TokenValue("", f"{v.system or ''}|{v.code}") for v in values if isinstance(v, TokenValue)]
-            return table, token_condition(table, rtype, code + ":of-type", keys)
+            return table, token_condition(table, rtype, [c + ":of-type" for c in codes], keys)
         if kind == "reference" and f.modifier == "identifier":
             table = idx_token.alias()
-            return table, token_condition(table, rtype, code + ":identifier", [v for v in values if isinstance(v, TokenValue)])
+            return table, token_condition(table, rtype, [c + ":identifier" for c in codes], [v for v in values if isinstance(v, TokenValue)])
         table = TABLE_OF_TYPE[kind].alias()
         if not values:  # :missing
-            return table, table.c.hash_identity == identity(rtype, code)
-        return table, self._typed_condition(table, kind, rtype, code, f.modifier, values)
+            return table, _identity_in(table, rtype, codes)
+        return table, self._typed_condition(table, kind, rtype, codes, f.modifier, values)
 
-    def _typed_condition(self, t: Any, kind: str, rtype: str, code: str, modifier: str | None, values: Sequence[Any]) -> ColumnElement[bool]:
+    def _typed_condition(self, t: Any, kind: str, rtype: str, codes: Sequence[str], modifier: str | None,
+                         values: Sequence[Any]) -> ColumnElement[bool]:  # fmt: skip
+        if len(codes) > 1 and kind != "token":
+            return or_(*(self._typed_condition(t, kind, rtype, [c], modifier, values) for c in codes))
+        code = codes[0]
         ident = identity(rtype, code)
         if kind == "token":
-            return token_condition(t, rtype, code, values)
+            return token_condition(t, rtype, codes, values)
         if kind == "string":
             if modifier == "exact":
                 hashes = [exact_hash(rtype, code, v.text) for v in values]
@@ -183,14 +188,14 @@ class SqlSearch:
             conds = []
             for v in values:
                 assert isinstance(v, QuantityValue)
+                # The value range is found through (hash_identity, low); units are checked on the row.
+                cond = and_(t.c.hash_identity == ident, range_condition(t.c.low, t.c.high, v, exact_value=True))
                 sys_units, units = units_hashes(rtype, code, v.system, v.unit)
                 if v.unit is not None and v.system is not None:
-                    key: ColumnElement[bool] = t.c.hash_sys_units == sys_units
+                    cond = and_(cond, t.c.hash_sys_units == sys_units)
                 elif v.unit is not None:
-                    key = t.c.hash_units == units
-                else:
-                    key = t.c.hash_identity == ident
-                conds.append(and_(key, range_condition(t.c.low, t.c.high, v, exact_value=True)))
+                    cond = and_(cond, t.c.hash_units == units)
+                conds.append(cond)
             return or_(*conds) if len(conds) > 1 else conds[0]
         if kind == "reference":
             conds = []
@@ -229,7 +234,7 @@ class SqlSearch:
             return select(resource.c.pid).where(resource.c.res_type == f.resource_type, resource.c.deleted == false(), or_(*conds))
         if isinstance(f, CompartmentFilter):
             link = idx_reference.alias()
-            idents = [identity(f.resource_type, p.code) for p in f.params]
+            idents = [identity(f.resource_type, c) for p in f.params for c in p.index_codes]
             return select(link.c.pid).where(link.c.hash_identity.in_(idents), link.c.target_id == f.target_id,
                                             link.c.target_type == f.target_type)  # fmt: skip
         if isinstance(f, ChainFilter):
@@ -242,7 +247,7 @@ class SqlSearch:
             return (
                 select(link.c.pid)
                 .join(target, and_(target.c.res_type == link.c.target_type, target.c.res_id == link.c.target_id))
-                .where(link.c.hash_identity == identity(f.resource_type, f.param.code), or_(*branches))
+                .where(_identity_in(link, f.resource_type, f.param.index_codes), or_(*branches))
             )
         if isinstance(f, HasFilter):
             link = idx_reference.alias()
@@ -252,7 +257,7 @@ class SqlSearch:
                 .join(link, and_(target.c.res_id == link.c.target_id, link.c.target_type == f.resource_type))
                 .where(
                     target.c.res_type == f.resource_type,
-                    link.c.hash_identity == identity(f.source_type, f.param.code),
+                    _identity_in(link, f.source_type, f.param.index_codes),
                     link.c.pid.in_(self.pid_select(f.inner)),
                 )
             )
@@ -263,7 +268,7 @@ class SqlSearch:
         if f.param.type == "composite":
             raise NotSupported(f"':missing' is not supported on composite parameter '{f.param.code}'")
         table = TABLE_OF_TYPE[f.param.type].alias()
-        has = exists().where(table.c.pid == resource.c.pid, table.c.hash_identity == identity(f.resource_type, f.param.code))
+        has = exists().where(table.c.pid == resource.c.pid, _identity_in(table, f.resource_type, f.param.index_codes))
         return select(resource.c.pid).where(resource.c.res_type == f.resource_type, resource.c.deleted == false(),
                                             not_(has) if f.missing else has)  # fmt: skip
 
@@ -278,7 +283,7 @@ class SqlSearch:
             if f.param.type == "composite":
                 raise NotSupported(f"':missing' is not supported on composite parameter '{f.param.code}'")
             table = TABLE_OF_TYPE[f.param.type].alias()
-            has = exists().where(table.c.pid == pid, table.c.hash_identity == identity(f.resource_type, f.param.code))
+            has = exists().where(table.c.pid == pid, _identity_in(table, f.resource_type, f.param.index_codes))
             return not_(has) if f.missing else has
         if isinstance(f, CompartmentFilter | ChainFilter):
             sub = self.pid_select(f)
@@ -351,11 +356,12 @@ class SqlSearch:
         }[param.type]
         assert column is not None
         agg = func.max(column) if key.descending else func.min(column)
-        return (
-            select(agg)
-            .where(table.c.pid == pid, table.c.hash_identity == identity(param.resource_type, param.code))
-            .scalar_subquery()
-        )
+        return select(agg).where(table.c.pid == pid, _identity_in(table, param.resource_type, param.index_codes)).scalar_subquery()
+
+
+def _identity_in(t: Any, rtype: str, codes: Sequence[str]) -> ColumnElement[bool]:
+    idents = [identity(rtype, c) for c in codes]
+    return t.c.hash_identity == idents[0] if len(idents) == 1 else t.c.hash_identity.in_(idents)
 
 
 def _like_escape(text: str) -> str:

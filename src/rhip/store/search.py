@@ -259,7 +259,7 @@ class SearchRunner:
         pids = [pid for pid, r in frontier if r.resource_type == spec.source_type]
         if not pids:
             return []
-        idents = [identity(spec.source_type, p.code) for p in spec.params]
+        idents = [identity(spec.source_type, c) for p in spec.params for c in p.index_codes]
         conds = [idx_reference.c.pid.in_(pids), idx_reference.c.hash_identity.in_(idents), idx_reference.c.target_id.is_not(None)]
         if spec.target_type:
             conds.append(idx_reference.c.target_type == spec.target_type)
@@ -270,7 +270,7 @@ class SearchRunner:
         targets = [(r.resource_type, r.id) for _, r in frontier if spec.target_type in (None, r.resource_type)]
         if not targets:
             return []
-        idents = [identity(spec.source_type, p.code) for p in spec.params]
+        idents = [identity(spec.source_type, c) for p in spec.params for c in p.index_codes]
         ids = sorted({i for _, i in targets})
         types = sorted({t for t, _ in targets})
         rows = conn.execute(

@@ -106,7 +106,8 @@ idx_quantity = _index_table(
     Column("hash_units", BigInteger, nullable=False),
     Column("low", Float, nullable=False),
     Column("high", Float, nullable=False),
-    indexes=(("hash_identity", "low"), ("hash_sys_units", "low"), ("hash_units", "low")),
+    # Units are filtered on the row: an index per unit hash would double the random writes of every Observation.
+    indexes=(("hash_identity", "low"),),
 )
 idx_reference = _index_table(
     "idx_reference",

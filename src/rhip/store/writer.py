@@ -71,6 +71,7 @@ class UnitOfWork:
         self._versions: list[_Version] = []
         self.events: list[Event] = []
         self._now_us: int | None = None
+        self._claimed: dict[str, list[str]] = {}  # client- or bundle-chosen ids of creates, by type
 
     # -- helpers --------------------------------------------------------------------------------
     def now_us(self) -> int:
@@ -134,8 +135,11 @@ class UnitOfWork:
             id = new_resource_id()
         elif not is_valid_fhir_id(id):
             raise InvalidRequest(f"'{id}' is not a valid resource id", expression=["id"])
-        elif self._row(rtype, id) is not None:
+        elif (rtype, id) in self._rows:
             raise Conflict(f"{rtype}/{id} already exists")
+        else:
+            # Checked for all such creates at once when flushing: one query instead of one per resource.
+            self._claimed.setdefault(rtype, []).append(id)
         row = _Row(rtype, id, None, False, 0, True, 0)
         self._rows[(rtype, id)] = row
         return self._store(row, resource, 1, "POST", True)
@@ -181,6 +185,7 @@ class UnitOfWork:
         if not self._versions:
             return
         conn = self.conn
+        self._check_claimed()
         versions, self._versions = self._versions, []
         new_rows = [r for r in {id(v.row): v.row for v in versions}.values() if r.pid is None]
         for row, pid in zip(new_rows, dialect.allocate_ids(conn, resource, "pid", "resource_pid_seq", len(new_rows)), strict=True):
@@ -229,6 +234,17 @@ class UnitOfWork:
                 for v in versions
             ],
         )  # fmt: skip
+
+    def _check_claimed(self) -> None:
+        claimed, self._claimed = self._claimed, {}
+        for rtype, ids in claimed.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                taken = self.conn.execute(
+                    select(resource.c.res_id).where(resource.c.res_type == rtype, resource.c.res_id.in_(chunk)).limit(1)
+                ).scalar()
+                if taken is not None:
+                    raise Conflict(f"{rtype}/{taken} already exists")
 
     def current_pid(self, resource_type: str, id: str) -> int | None:
         """The pid of a resource (flushing first), or None when unknown."""

@@ -74,7 +74,13 @@ def _text_of(value: Any) -> str | None:
 class IndexExtractor:
     """Extracts index entries with the registry's compiled expressions."""
 
-    def __init__(self, registry: SearchParamRegistry, zone: tzinfo, base_urls: tuple[str, ...] = (), index_token_text: bool = True) -> None:
+    def __init__(
+        self,
+        registry: SearchParamRegistry,
+        zone: tzinfo,
+        base_urls: tuple[str, ...] = (),
+        index_token_text: bool = True,
+    ) -> None:
         self.registry = registry
         self.zone = zone
         self.base_urls = tuple(b.rstrip("/") for b in base_urls)
@@ -86,7 +92,7 @@ class IndexExtractor:
         """The indexed (non-column) parameters of a type."""
         found = self._params.get(resource_type)
         if found is None:
-            found = [p for p in self.registry.for_type(resource_type).values() if p.extract is not None]
+            found = [p for p in self.registry.for_type(resource_type).values() if p.extract is not None and not p.derived_from]
             self._params[resource_type] = found
         return found
 
@@ -122,7 +128,9 @@ class IndexExtractor:
         if not params:
             return None
         for code in params:
-            for ref_code, target_type, target_id, _url in sorted(entries.references, key=lambda e: e[2] or ""):
+            for ref_code, target_type, target_id, _url in sorted(
+                entries.references, key=lambda e: e[2] or ""
+            ):
                 if ref_code == code and target_type == "Patient" and target_id:
                     return target_id
         return None
@@ -216,7 +224,13 @@ class IndexExtractor:
         if not isinstance(value, dict):
             return
         if typ == "HumanName":
-            parts = [value.get("text"), value.get("family"), *value.get("given", ()), *value.get("prefix", ()), *value.get("suffix", ())]
+            parts = [
+                value.get("text"),
+                value.get("family"),
+                *value.get("given", ()),
+                *value.get("prefix", ()),
+                *value.get("suffix", ()),
+            ]
         elif typ == "Address":
             parts = [value.get("text"), *value.get("line", ()), value.get("city"), value.get("district"), value.get("state"),
                      value.get("postalCode"), value.get("country")]  # fmt: skip
@@ -291,17 +305,26 @@ class IndexExtractor:
         if typ == "Money":
             amount = value.get("value")
             if isinstance(amount, int | float):
-                entries.quantities.add((code, "urn:iso:std:iso:4217", value.get("currency"), float(amount), float(amount)))
+                entries.quantities.add(
+                    (code, "urn:iso:std:iso:4217", value.get("currency"), float(amount), float(amount))
+                )
             return
         number = value.get("value")
         if not isinstance(number, int | float) or isinstance(number, bool):
             return
         system = value.get("system") if isinstance(value.get("system"), str) else None
         unit = value.get("code") or value.get("unit")
-        entries.quantities.add((code, system, unit if isinstance(unit, str) else None, float(number), float(number)))
+        entries.quantities.add(
+            (code, system, unit if isinstance(unit, str) else None, float(number), float(number))
+        )
 
     def _composite(
-        self, param: SearchParam, bases: Nodes, resource: dict[str, Any], entries: IndexEntries, cache: dict[Any, Any]
+        self,
+        param: SearchParam,
+        bases: Nodes,
+        resource: dict[str, Any],
+        entries: IndexEntries,
+        cache: dict[Any, Any],
     ) -> None:
         root: Node = (resource, resource["resourceType"])
         *leading, last = param.components

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -53,6 +53,14 @@ class SearchParam:
     extract: Callable[[dict[str, Any]], Nodes] | None = field(default=None, compare=False, repr=False)
     # JSON keys of the resource the expression can read from; None when that cannot be told.
     first_keys: frozenset[str] | None = field(default=None, compare=False, repr=False)
+    # Codes of the parameters whose union this one is (Observation combo-code = code | component-code).
+    # Such a parameter stores no index rows of its own; searches on it look under its parts.
+    derived_from: tuple[str, ...] = ()
+
+    @property
+    def index_codes(self) -> tuple[str, ...]:
+        """The parameter codes under which this parameter's values are indexed."""
+        return self.derived_from or (self.code,)
 
     @property
     def column(self) -> bool:
@@ -87,7 +95,9 @@ def _keys_of(table: StructureTable, rtype: str, step: str) -> set[str]:
     return {step}
 
 
-def _first_keys(table: StructureTable, rtype: str, expression: str, components: list[str]) -> frozenset[str] | None:
+def _first_keys(
+    table: StructureTable, rtype: str, expression: str, components: list[str]
+) -> frozenset[str] | None:
     """The top-level JSON keys an expression reads, so extraction can skip absent parameters cheaply."""
     if not expression or "%" in expression:
         return None
@@ -108,6 +118,28 @@ def _first_keys(table: StructureTable, rtype: str, expression: str, components: 
         else:
             keys |= _keys_of(table, rtype, m["step"])
     return frozenset(keys)
+
+
+def _with_derived(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
+    """Mark parameters whose expression is exactly the union of other parameters' expressions."""
+    out = dict(params)
+    for code, p in params.items():
+        if p.extract is None:
+            continue
+        parts = set(_split_union(p.expression))
+        comps = tuple(c.expression for c in p.components)
+        cover: list[str] = []
+        covered: set[str] = set()
+        for other_code, q in sorted(params.items()):
+            if q is p or q.extract is None or q.type != p.type or tuple(c.expression for c in q.components) != comps:
+                continue
+            q_parts = set(_split_union(q.expression))
+            if q_parts < parts:
+                cover.append(other_code)
+                covered |= q_parts
+        if cover and covered == parts:
+            out[code] = replace(p, derived_from=tuple(cover))
+    return out
 
 
 class SearchParamRegistry:
@@ -138,13 +170,17 @@ class SearchParamRegistry:
                     url=p["url"],
                     targets=tuple(p.get("targets", ())),
                     components=tuple(
-                        Component(c["code"], c["type"], c["expression"], compiler.compile_relative(c["expression"]))
+                        Component(
+                            c["code"], c["type"], c["expression"], compiler.compile_relative(c["expression"])
+                        )
                         for c in p.get("components", ())
                     ),
                     extract=None if code in COLUMN_PARAMS else compiler.compile(expression),
-                    first_keys=_first_keys(table, rtype, expression, [c["expression"] for c in p.get("components", ())]),
+                    first_keys=_first_keys(
+                        table, rtype, expression, [c["expression"] for c in p.get("components", ())]
+                    ),
                 )
-            self._by_type[rtype] = params
+            self._by_type[rtype] = _with_derived(params)
 
     def for_type(self, resource_type: str) -> dict[str, SearchParam]:
         """Every parameter of a resource type by code (empty for unknown types)."""

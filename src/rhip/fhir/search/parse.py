@@ -135,7 +135,9 @@ class SearchParser:
             try:
                 count = int(value)
             except ValueError as exc:
-                raise InvalidRequest(f"_count must be a whole number, not '{value}'", expression=["_count"]) from exc
+                raise InvalidRequest(
+                    f"_count must be a whole number, not '{value}'", expression=["_count"]
+                ) from exc
             if count < 0:
                 raise InvalidRequest("_count must not be negative", expression=["_count"])
             query.count = min(count, self.max_count)
@@ -148,7 +150,9 @@ class SearchParser:
                 code = key.lstrip("-")
                 param = self.registry.get(query.resource_type, code)
                 if param is None or param.type in ("composite", "special"):
-                    raise InvalidRequest(f"Cannot sort {query.resource_type} by '{code}'", expression=["_sort"])
+                    raise InvalidRequest(
+                        f"Cannot sort {query.resource_type} by '{code}'", expression=["_sort"]
+                    )
                 query.sort.append(SortKey(code, None if param.column else param, desc))
         elif name in ("_include", "_revinclude"):
             spec = self._include(value, name, iterate=False)
@@ -160,7 +164,9 @@ class SearchParser:
             return
         elif name == "_summary":
             if value not in SUMMARY_VALUES:
-                raise InvalidRequest(f"_summary must be one of {sorted(SUMMARY_VALUES)}", expression=["_summary"])
+                raise InvalidRequest(
+                    f"_summary must be one of {sorted(SUMMARY_VALUES)}", expression=["_summary"]
+                )
             query.summary = value
         elif name == "_total":
             if value not in TOTAL_VALUES:
@@ -183,7 +189,9 @@ class SearchParser:
     def _include(self, value: str, name: str, iterate: bool) -> IncludeSpec:
         parts = value.split(":")
         if len(parts) not in (2, 3):
-            raise InvalidRequest(f"{name} must be Type:parameter[:TargetType], not '{value}'", expression=[name])
+            raise InvalidRequest(
+                f"{name} must be Type:parameter[:TargetType], not '{value}'", expression=[name]
+            )
         source, code = parts[0], parts[1]
         target = parts[2] if len(parts) == 3 else None
         if not self.registry.table.is_resource_type(source):
@@ -193,7 +201,9 @@ class SearchParser:
         else:
             param = self.registry.get(source, code)
             if param is None or param.type != "reference":
-                raise InvalidRequest(f"{name}: '{code}' is not a reference parameter of {source}", expression=[name])
+                raise InvalidRequest(
+                    f"{name}: '{code}' is not a reference parameter of {source}", expression=[name]
+                )
             params = (param,)
         if target is not None and not self.registry.table.is_resource_type(target):
             raise InvalidRequest(f"{name}: unknown target type '{target}'", expression=[name])
@@ -216,7 +226,9 @@ class SearchParser:
         code, _, modifier = head.partition(":")
         param = self.registry.get(resource_type, code)
         if param is None:
-            raise UnknownSearchParameter(f"Unknown search parameter '{code}' for {resource_type}", expression=[name])
+            raise UnknownSearchParameter(
+                f"Unknown search parameter '{code}' for {resource_type}", expression=[name]
+            )
         if dot:
             return self._chain(resource_type, param, modifier or None, rest, value, depth)
         if code == "_id":
@@ -225,19 +237,31 @@ class SearchParser:
             return IdFilter(resource_type, tuple(unescape(v) for v in split_unescaped(value, ",") if v))
         if code == "_lastUpdated":
             if modifier:
-                raise InvalidRequest(f"Modifier ':{modifier}' is not supported on _lastUpdated", expression=[name])
-            return LastUpdatedFilter(resource_type, tuple(self._range(v, "date", name) for v in split_unescaped(value, ",")))
+                raise InvalidRequest(
+                    f"Modifier ':{modifier}' is not supported on _lastUpdated", expression=[name]
+                )
+            return LastUpdatedFilter(
+                resource_type, tuple(self._range(v, "date", name) for v in split_unescaped(value, ","))
+            )
         return self._param_filter(resource_type, param, modifier or None, value, name)
 
-    def _param_filter(self, resource_type: str, param: SearchParam, modifier: str | None, value: str, name: str) -> ParamFilter:
+    def _param_filter(
+        self, resource_type: str, param: SearchParam, modifier: str | None, value: str, name: str
+    ) -> ParamFilter:
         ptype = param.type
         if modifier is not None:
             allowed = MODIFIERS.get(ptype, frozenset())
             type_modifier = ptype == "reference" and self.registry.table.is_resource_type(modifier)
             if modifier not in allowed and not type_modifier:
-                raise InvalidRequest(f"Modifier ':{modifier}' is not valid for {ptype} parameter '{param.code}'", expression=[name])
+                raise InvalidRequest(
+                    f"Modifier ':{modifier}' is not valid for {ptype} parameter '{param.code}'",
+                    expression=[name],
+                )
             if ptype == "token" and modifier in UNSUPPORTED_MODIFIERS:
-                raise NotSupported(f"Modifier ':{modifier}' needs terminology services, which this server does not offer yet", expression=[name])
+                raise NotSupported(
+                    f"Modifier ':{modifier}' needs terminology services, which this server does not offer yet",
+                    expression=[name],
+                )
         if modifier == "missing":
             if value not in ("true", "false"):
                 raise InvalidRequest(f"':missing' takes true or false, not '{value}'", expression=[name])
@@ -259,7 +283,9 @@ class SearchParser:
             return self._token(raw)
         return self._typed(ptype, raw, name, param, modifier)
 
-    def _typed(self, ptype: str, raw: str, name: str, param: SearchParam | None = None, modifier: str | None = None) -> Value:
+    def _typed(
+        self, ptype: str, raw: str, name: str, param: SearchParam | None = None, modifier: str | None = None
+    ) -> Value:
         if ptype == "string":
             text = unescape(raw)
             return StringValue(text, normalize_string(text))
@@ -314,7 +340,9 @@ class SearchParser:
         unit = unescape("|".join(parts[2:])) if len(parts) > 2 and parts[2] else None
         return QuantityValue(number.prefix, number.low, number.high, number.value, system, unit)
 
-    def _reference(self, raw: str, param: SearchParam | None, modifier: str | None, name: str) -> ReferenceValue:
+    def _reference(
+        self, raw: str, param: SearchParam | None, modifier: str | None, name: str
+    ) -> ReferenceValue:
         text = unescape(raw)
         rtype, rid, url = parse_reference(text, self.base_urls)
         if rtype is None and rid is None:
@@ -328,32 +356,48 @@ class SearchParser:
                 return ReferenceValue(None, None, url)
             raise InvalidRequest(f"'{text}' is not a valid reference for '{name}'", expression=[name])
         if modifier and rtype and modifier != rtype and modifier not in ("identifier",):
-            raise InvalidRequest(f"Reference '{text}' does not match the type modifier ':{modifier}'", expression=[name])
+            raise InvalidRequest(
+                f"Reference '{text}' does not match the type modifier ':{modifier}'", expression=[name]
+            )
         return ReferenceValue(rtype, rid, url)
 
     def _composite(self, param: SearchParam, raw: str, name: str) -> CompositeValue:
         parts = split_unescaped(raw, "$")
         if len(parts) != len(param.components):
             raise InvalidRequest(
-                f"Composite parameter '{param.code}' takes {len(param.components)} values joined by '$'", expression=[name]
+                f"Composite parameter '{param.code}' takes {len(param.components)} values joined by '$'",
+                expression=[name],
             )
         keys: list[str] = []
         for comp, part in zip(param.components[:-1], parts[:-1], strict=True):
             if comp.type == "token":
                 token = self._token(part)
                 if token.code is None:
-                    raise InvalidRequest(f"Composite '{param.code}' needs a code in its first component", expression=[name])
+                    raise InvalidRequest(
+                        f"Composite '{param.code}' needs a code in its first component", expression=[name]
+                    )
                 keys.append(f"{token.system}|{token.code}" if token.system else token.code)
             elif comp.type == "string":
                 keys.append(normalize_string(unescape(part)))
             elif comp.type in ("reference", "uri"):
                 keys.append(unescape(part))
             else:
-                raise NotSupported(f"Composite '{param.code}': only equality is supported on leading {comp.type} components", expression=[name])
+                raise NotSupported(
+                    f"Composite '{param.code}': only equality is supported on leading {comp.type} components",
+                    expression=[name],
+                )
         last = param.components[-1]
         return CompositeValue("$".join(keys), self._typed(last.type, parts[-1], name), last.type)
 
-    def _chain(self, resource_type: str, param: SearchParam, type_modifier: str | None, rest: str, value: str, depth: int) -> ChainFilter:
+    def _chain(
+        self,
+        resource_type: str,
+        param: SearchParam,
+        type_modifier: str | None,
+        rest: str,
+        value: str,
+        depth: int,
+    ) -> ChainFilter:
         if param.type != "reference":
             raise InvalidRequest(f"Cannot chain through '{param.code}': it is not a reference parameter")
         if depth >= 2:
@@ -366,10 +410,14 @@ class SearchParser:
         else:
             targets = param.targets
         inner_code = rest.split(".", 1)[0].split(":", 1)[0]
-        usable = tuple(t for t in targets if self.registry.get(t, inner_code) is not None or inner_code == "_has")
+        usable = tuple(
+            t for t in targets if self.registry.get(t, inner_code) is not None or inner_code == "_has"
+        )
         if not usable:
             raise UnknownSearchParameter(f"No target of '{param.code}' has a search parameter '{inner_code}'")
-        return ChainFilter(resource_type, param, tuple((t, self._filter(t, rest, value, depth + 1)) for t in usable))
+        return ChainFilter(
+            resource_type, param, tuple((t, self._filter(t, rest, value, depth + 1)) for t in usable)
+        )
 
     def _has(self, resource_type: str, name: str, value: str, depth: int) -> HasFilter:
         parts = name.split(":", 3)

@@ -1,0 +1,98 @@
+"""Builds the platform from settings: database, FHIR store, validator and the FHIR service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rhip import __version__
+from rhip.core.clock import SystemClock, fhir_instant
+from rhip.core.events import InProcessEventBus
+from rhip.db.engine import Database, DatabaseConfig, build_engine
+from rhip.db.migrate import current_revision, head_revision
+from rhip.fhir.definitions import StructureTable, structure
+from rhip.fhir.repository import FhirRepository
+from rhip.fhir.rest.capability import capability_statement
+from rhip.fhir.rest.interactions import Interactions, RestSettings
+from rhip.fhir.rest.service import FhirService
+from rhip.fhir.search.extract import IndexExtractor
+from rhip.fhir.search.params import SearchParamRegistry, registry
+from rhip.fhir.search.parse import SearchParser
+from rhip.fhir.validation import Validator, validator
+from rhip.bootstrap.settings import Settings
+from rhip.store.context import StoreContext, StoreLimits
+from rhip.store.repository import SqlFhirRepository
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is older than the code: run ``rhip db upgrade``."""
+
+
+@dataclass
+class Platform:
+    """The wired platform: what entry points (web, CLI, workers) use."""
+
+    settings: Settings
+    db: Database
+    table: StructureTable
+    registry: SearchParamRegistry
+    validator: Validator
+    events: InProcessEventBus
+    repository: FhirRepository
+    fhir: FhirService
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+
+def database(settings: Settings) -> Database:
+    """The database of the settings (not migrated)."""
+    config = DatabaseConfig(
+        url=settings.database_url,
+        sqlite_synchronous=settings.sqlite.synchronous,
+        sqlite_cache_mb=settings.sqlite.cache_mb,
+        sqlite_busy_timeout_ms=settings.sqlite.busy_timeout_ms,
+        pool_size=settings.pool_size,
+    )
+    return Database(build_engine(config))
+
+
+def build_platform(settings: Settings, *, require_schema: bool = True) -> Platform:
+    """Wire everything; refuses to start on a database whose schema is not current."""
+    db = database(settings)
+    if require_schema:
+        current, head = current_revision(db.engine), head_revision()
+        if current != head:
+            db.dispose()
+            raise SchemaOutOfDate(f"database schema is at {current or 'nothing'}, the code needs {head}: run `rhip db upgrade`")
+    zone = ZoneInfo(settings.timezone)
+    table = structure()
+    params = registry()
+    base_urls = (settings.server.public_base_url,) if settings.server.public_base_url else ()
+    the_validator = validator()
+    events = InProcessEventBus()
+    ctx = StoreContext(
+        db=db,
+        table=table,
+        registry=params,
+        extractor=IndexExtractor(params, zone, base_urls, settings.fhir.index_token_text),
+        validator=the_validator if settings.fhir.validate_on_write else None,
+        clock=SystemClock(),
+        events=events,
+        limits=StoreLimits(max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max),
+    )
+    repository = SqlFhirRepository(ctx)
+    parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)
+    rest = RestSettings(settings.fhir.default_count, settings.fhir.max_count, settings.fhir.allow_multiple_delete,
+                        settings.fhir.max_bundle_entries)  # fmt: skip
+    interactions = Interactions(table, parser, rest, zone)
+    started = fhir_instant(datetime.now(UTC))
+
+    def capability(base_url: str) -> dict[str, Any]:
+        return capability_statement(params, base_url, __version__, started)
+
+    service = FhirService(repository, interactions, capability, the_validator)
+    return Platform(settings, db, table, params, the_validator, events, repository, service)

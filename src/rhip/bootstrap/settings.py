@@ -1,0 +1,58 @@
+"""The one settings tree (pydantic-settings, prefix ``RHIP_``), built once and passed down.
+
+Top-level ``RHIP_DATABASE_URL`` chooses the database; nested sections use ``__``, for example
+``RHIP_SERVER__PORT=9090`` or ``RHIP_FHIR__MAX_COUNT=500``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SqliteSettings(BaseModel):
+    """Tuning of the embedded SQLite database."""
+
+    synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="FULL: a commit survives power loss")
+    cache_mb: int = Field(64, ge=1, description="page cache per connection")
+    busy_timeout_ms: int = Field(30_000, ge=0)
+
+
+class ServerSettings(BaseModel):
+    """The HTTP server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="worker processes (each with its own connection pool)")
+    public_base_url: str | None = Field(None, description="the FHIR base URL clients see, e.g. https://rhip.example.cn/fhir")
+    max_body_mb: int = Field(32, ge=1, description="largest accepted request body")
+
+
+class FhirSettings(BaseModel):
+    """Behaviour of the FHIR API and store."""
+
+    default_count: int = Field(20, ge=1)
+    max_count: int = Field(1000, ge=1)
+    allow_multiple_delete: bool = False
+    validate_on_write: bool = True
+    index_token_text: bool = Field(True, description="index Coding.display / CodeableConcept.text for :text searches")
+    max_bundle_entries: int = Field(10_000, ge=1)
+    search_cache_max: int = Field(100_000, ge=100, description="results kept for paging a sorted search")
+    max_include: int = Field(1000, ge=1)
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform."""
+
+    model_config = SettingsConfigDict(env_prefix="RHIP_", env_nested_delimiter="__", extra="ignore")
+
+    database_url: str = Field("sqlite:///./var/rhip.db", description="sqlite:///path or postgresql+psycopg://…")
+    pool_size: int = Field(8, ge=1)
+    sqlite: SqliteSettings = SqliteSettings()
+    server: ServerSettings = ServerSettings()
+    fhir: FhirSettings = FhirSettings()
+    timezone: str = Field("Asia/Shanghai", description="zone of dates without an offset, and of display")
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"

@@ -1,0 +1,214 @@
+"""The ``rhip`` command line: serve, database migrations, import and export, the sample region."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from rhip import __version__
+from rhip.bootstrap.container import SchemaOutOfDate, build_platform, database
+from rhip.bootstrap.logging import configure_logging
+from rhip.bootstrap.settings import Settings
+from rhip.db.migrate import current_revision, head_revision, upgrade
+from rhip.fhir.bulk import BulkImporter, export_resources, importable_files
+
+app = typer.Typer(help="rhip: regional health information platform (区域全民健康信息平台)", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _platform(settings: Settings):  # type: ignore[no-untyped-def]
+    try:
+        return build_platform(settings)
+    except SchemaOutOfDate as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of rhip, FHIR and the database schema."""
+    settings = _settings()
+    db = database(settings)
+    try:
+        schema = current_revision(db.engine)
+    except Exception as exc:  # the version command must work even when the database is unreachable
+        schema = f"unavailable ({type(exc).__name__})"
+    finally:
+        db.dispose()
+    typer.echo(f"rhip {__version__}\nFHIR 4.0.1\nschema {schema} (code needs {head_revision()})")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema (creates it when empty)."""
+    settings = _settings()
+    db = database(settings)
+    try:
+        reached = upgrade(db.engine)
+    finally:
+        db.dispose()
+    typer.echo(f"database at revision {reached}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database."""
+    settings = _settings()
+    db = database(settings)
+    try:
+        typer.echo(current_revision(db.engine) or "empty")
+    finally:
+        db.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default 8080)")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
+) -> None:
+    """Serve the platform over HTTP (FHIR at /fhir, /healthz, /readyz, /metrics)."""
+    import uvicorn
+
+    # Worker processes read their settings from the environment, so options go there.
+    if host:
+        os.environ["RHIP_SERVER__HOST"] = host
+    if port:
+        os.environ["RHIP_SERVER__PORT"] = str(port)
+    if workers:
+        os.environ["RHIP_SERVER__WORKERS"] = str(workers)
+    settings = _settings()
+    platform = _platform(settings)
+    platform.close()
+    console.print(f"rhip {__version__} serving on http://{settings.server.host}:{settings.server.port}/fhir "
+                  f"({settings.database_url.split('://', 1)[0]})")  # fmt: skip
+    uvicorn.run(
+        "rhip.web.app:create_app_from_env",
+        factory=True,
+        host=settings.server.host,
+        port=settings.server.port,
+        workers=settings.server.workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="an NDJSON or JSON file, or a folder of them")],
+    batch_size: Annotated[int, typer.Option(help="resources per database transaction")] = 500,
+) -> None:
+    """Import FHIR resources (NDJSON, resources, Bundles), reporting what was rejected and why."""
+    if not path.exists():
+        console.print(f"[red]{path} does not exist[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    platform = _platform(settings)
+    files = importable_files(path)
+    size = sum(f.stat().st_size for f in files)
+    importer = BulkImporter(platform.fhir, platform.repository, batch_size)
+    with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                  console=console) as progress:  # fmt: skip
+        task = progress.add_task("import", total=size)
+        summary = importer.import_path(path, lambda n: progress.advance(task, n))
+    platform.close()
+    table = Table(title=f"Imported {summary.total_imported} resources from {summary.files} file(s)")
+    table.add_column("resource type")
+    table.add_column("imported", justify="right")
+    for rtype, n in sorted(summary.imported.items()):
+        table.add_row(rtype, str(n))
+    console.print(table)
+    if summary.rejected:
+        reasons = Counter(f"{r.code} {r.reason}" for r in summary.rejected)
+        console.print(f"[yellow]{len(summary.rejected)} rejected[/yellow]; most common reasons:")
+        for reason, n in reasons.most_common(10):
+            console.print(f"  {n:6d}  {reason}")
+        for r in summary.rejected[:20]:
+            console.print(f"  {r.source}:{r.line} {r.resource_type}: {r.code} {r.reason}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="folder to write one NDJSON file per resource type into")] = Path("var/export"),
+    types: Annotated[str | None, typer.Option("--type", help="comma-separated resource types (default: all)")] = None,
+    since: Annotated[str | None, typer.Option(help="only resources changed since this instant")] = None,
+) -> None:
+    """Export current resources as NDJSON, one file per resource type."""
+    settings = _settings()
+    platform = _platform(settings)
+    wanted = [t.strip() for t in types.split(",")] if types else sorted(platform.table.resource_types)
+    unknown = [t for t in wanted if not platform.table.is_resource_type(t)]
+    if unknown:
+        console.print(f"[red]unknown resource types: {', '.join(unknown)}[/red]")
+        raise typer.Exit(2)
+    out.mkdir(parents=True, exist_ok=True)
+    counts: Counter[str] = Counter()
+    parser = platform.fhir.interactions.parser
+    handles = {}
+    try:
+        for stored in export_resources(platform.repository, parser, wanted, since):
+            fh = handles.get(stored.resource_type)
+            if fh is None:
+                fh = handles[stored.resource_type] = (out / f"{stored.resource_type}.ndjson").open("wb")
+            assert stored.content is not None
+            fh.write(stored.content + b"\n")
+            counts[stored.resource_type] += 1
+    finally:
+        for fh in handles.values():
+            fh.close()
+        platform.close()
+    console.print(f"exported {sum(counts.values())} resources to {out}: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="folder to write the sample NDJSON into")] = Path("var/sample"),
+    residents: Annotated[int, typer.Option(help="number of residents")] = 200,
+    seed: Annotated[int, typer.Option(help="random seed")] = 7,
+) -> None:
+    """Write the small built-in sample region (institutions, practitioners, residents and their care)."""
+    from rhip.synth.sample import SampleRegion
+
+    region = SampleRegion(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "1-organizations.ndjson").open("wb") as fh:
+        for r in region.organizations() + region.practitioners():
+            fh.write(orjson.dumps(r) + b"\n")
+    n = 0
+    with (out / "2-residents.ndjson").open("wb") as fh:
+        for record in region.residents(residents):
+            for r in record:
+                fh.write(orjson.dumps(r) + b"\n")
+                n += 1
+    console.print(f"wrote {n} resources for {residents} residents to {out}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

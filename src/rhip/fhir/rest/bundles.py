@@ -1,0 +1,357 @@
+"""Batch and transaction Bundles posted to the service base.
+
+A transaction runs in one unit of work: ``urn:uuid`` full URLs get their ids first (conditional creates
+may resolve to existing resources), conditional references (``Patient?identifier=…``) are resolved, every
+reference is rewritten, and the entries run in the order the specification requires (DELETE, POST,
+PUT/PATCH, GET/HEAD). Any failure rolls back everything and names the entry. A batch runs each entry on
+its own and reports each outcome.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import orjson
+
+from rhip.core.errors import InvalidRequest, Issue, MultipleMatches, RhipError
+from rhip.core.ids import new_resource_id
+from rhip.fhir.repository import FhirRepository
+from rhip.fhir.rest.http import resource_body
+from rhip.fhir.rest.messages import FhirRequest, FhirResponse
+from rhip.fhir.rest.outcome import dumps, outcome_for_error
+from rhip.fhir.rest.output import now_instant
+
+if TYPE_CHECKING:
+    from rhip.fhir.rest.service import FhirService
+
+METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request", 404: "Not Found",
+           405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity"}  # fmt: skip
+
+
+@dataclass
+class _Entry:
+    index: int
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]
+    resource: dict[str, Any] | None
+    full_url: str | None
+    rtype: str = ""
+    rid: str | None = None
+    assigned_id: str | None = None
+    existing: Any = None  # a conditional create that matched
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class BundleProcessor:
+    """Processes batch and transaction Bundles through the service's interactions."""
+
+    def __init__(self, service: FhirService) -> None:
+        self.service = service
+
+    def process(self, repo: FhirRepository, req: FhirRequest) -> FhirResponse:
+        """POST [base] with a Bundle of type batch or transaction."""
+        bundle = resource_body(req)
+        if bundle.get("resourceType") != "Bundle":
+            raise InvalidRequest("POST to the service base takes a Bundle", expression=["resourceType"])
+        kind = bundle.get("type")
+        raw_entries = bundle.get("entry", [])
+        if not isinstance(raw_entries, list):
+            raise InvalidRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
+        limit = self.service.interactions.settings.max_bundle_entries
+        if len(raw_entries) > limit:
+            raise InvalidRequest(
+                f"A Bundle may hold at most {limit} entries; this one has {len(raw_entries)}"
+            )
+        if kind == "transaction":
+            entries = [self._entry(i, e, req.base_url) for i, e in enumerate(raw_entries)]
+            return self._transaction(repo, req, entries)
+        if kind == "batch":
+            return self._batch(repo, req, raw_entries)
+        raise InvalidRequest(
+            f"Bundle.type must be batch or transaction, not {kind!r}", expression=["Bundle.type"]
+        )
+
+    # -- parsing ----------------------------------------------------------------------------------
+    def _entry(self, index: int, raw: Any, base: str) -> _Entry:
+        where = f"Bundle.entry[{index}]"
+        if not isinstance(raw, dict):
+            raise InvalidRequest(f"{where} must be an object", expression=[where])
+        request = raw.get("request")
+        if not isinstance(request, dict):
+            raise InvalidRequest(f"{where}.request is required", expression=[f"{where}.request"])
+        method = request.get("method")
+        url = request.get("url")
+        if method not in METHOD_ORDER or not isinstance(url, str) or not url:
+            raise InvalidRequest(f"{where}.request needs a method (GET, HEAD, POST, PUT, PATCH, DELETE) and a url",
+                                 expression=[f"{where}.request"])  # fmt: skip
+        if base and url.startswith(base + "/"):
+            url = url[len(base) + 1 :]
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc:
+            raise InvalidRequest(
+                f"{where}.request.url must be relative to this server: {url}",
+                expression=[f"{where}.request.url"],
+            )
+        headers = {}
+        for key, header in (("ifNoneExist", "if-none-exist"), ("ifMatch", "if-match"), ("ifNoneMatch", "if-none-match"),
+                            ("ifModifiedSince", "if-modified-since")):  # fmt: skip
+            if isinstance(request.get(key), str):
+                headers[header] = request[key]
+        resource = raw.get("resource")
+        if resource is not None and not isinstance(resource, dict):
+            raise InvalidRequest(f"{where}.resource must be an object", expression=[f"{where}.resource"])
+        if method in ("POST", "PUT") and resource is None:
+            raise InvalidRequest(f"{where} ({method}) needs a resource", expression=[f"{where}.resource"])
+        full_url = raw.get("fullUrl") if isinstance(raw.get("fullUrl"), str) else None
+        entry = _Entry(
+            index,
+            method,
+            parts.path.strip("/"),
+            parse_qsl(parts.query, keep_blank_values=True),
+            headers,
+            resource,
+            full_url,
+        )
+        segs = entry.path.split("/") if entry.path else []
+        entry.rtype = segs[0] if segs else ""
+        entry.rid = segs[1] if len(segs) > 1 and not segs[1].startswith(("$", "_")) else None
+        return entry
+
+    # -- transaction ------------------------------------------------------------------------------
+    def _transaction(self, repo: FhirRepository, req: FhirRequest, entries: list[_Entry]) -> FhirResponse:
+        seen_urls: set[str] = set()
+        seen_targets: set[tuple[str, str]] = set()
+        for e in entries:
+            if e.full_url:
+                if e.full_url in seen_urls:
+                    raise InvalidRequest(f"fullUrl {e.full_url} appears twice in the transaction",
+                                         expression=[f"Bundle.entry[{e.index}].fullUrl"])  # fmt: skip
+                seen_urls.add(e.full_url)
+            if e.method in ("PUT", "DELETE", "PATCH") and e.rid:
+                key = (e.rtype, e.rid)
+                if key in seen_targets:
+                    raise InvalidRequest(f"{e.rtype}/{e.rid} is changed twice in one transaction",
+                                         expression=[f"Bundle.entry[{e.index}]"])  # fmt: skip
+                seen_targets.add(key)
+        responses: dict[int, FhirResponse] = {}
+        with repo.transaction() as tx:
+            ids = self._assign_ids(tx, entries)
+            for e in entries:
+                if e.resource is not None:
+                    try:
+                        self._rewrite(tx, e.resource, ids)
+                    except RhipError as error:
+                        raise _at_entry(error, e) from error
+            for e in sorted(entries, key=lambda x: METHOD_ORDER[x.method]):
+                try:
+                    responses[e.index] = self._run(tx, req, e)
+                except RhipError as error:
+                    raise _at_entry(error, e) from error
+        return FhirResponse(200, self._response_bundle("transaction-response", req, entries, responses))
+
+    def _assign_ids(self, tx: FhirRepository, entries: list[_Entry]) -> dict[str, str]:
+        """Map each entry's fullUrl to the ``Type/id`` it will have once the transaction commits."""
+        it = self.service.interactions
+        ids: dict[str, str] = {}
+        for e in entries:
+            if e.method == "POST" and e.rid is None and e.resource is not None:
+                it.check_type(e.rtype)
+                condition = e.headers.get("if-none-exist")
+                if condition:
+                    tx.lock(f"{e.rtype}?{condition}")
+                    found = it.matches(tx, it.criteria(e.rtype, condition))
+                    if len(found) > 1:
+                        raise _at_entry(
+                            MultipleMatches(f"ifNoneExist '{condition}' matches more than one {e.rtype}"), e
+                        )
+                    if found:
+                        e.existing = found[0]
+                        if e.full_url:
+                            ids[e.full_url] = f"{e.rtype}/{found[0].id}"
+                        continue
+                e.assigned_id = new_resource_id()
+                if e.full_url:
+                    ids[e.full_url] = f"{e.rtype}/{e.assigned_id}"
+            elif e.method == "PUT" and e.resource is not None:
+                if e.rid is None and e.query:
+                    found = it.matches(tx, it.criteria(e.rtype, _query_text(e.query)))
+                    if len(found) > 1:
+                        raise _at_entry(
+                            MultipleMatches(f"Conditional update matches more than one {e.rtype}"), e
+                        )
+                    rid = found[0].id if found else e.resource.get("id")
+                    if not isinstance(rid, str):
+                        rid = new_resource_id()
+                    e.rid, e.query = rid, []
+                    e.resource = {**e.resource, "id": rid}
+                if e.full_url and e.rid:
+                    ids[e.full_url] = f"{e.rtype}/{e.rid}"
+        return ids
+
+    def _rewrite(self, tx: FhirRepository, node: Any, ids: dict[str, str]) -> None:
+        """Replace urn:uuid and conditional references in place."""
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str):
+                if ref in ids:
+                    node["reference"] = ids[ref]
+                elif ref.startswith(("urn:uuid:", "urn:oid:")):
+                    raise InvalidRequest(f"Reference {ref} names no entry of this transaction")
+                elif "?" in ref and "/" not in ref.split("?", 1)[0]:
+                    node["reference"] = self._conditional_reference(tx, ref)
+            for key, value in node.items():
+                if key != "reference" and isinstance(value, dict | list):
+                    self._rewrite(tx, value, ids)
+        elif isinstance(node, list):
+            for item in node:
+                if isinstance(item, dict | list):
+                    self._rewrite(tx, item, ids)
+
+    def _conditional_reference(self, tx: FhirRepository, ref: str) -> str:
+        it = self.service.interactions
+        rtype, criteria = ref.split("?", 1)
+        it.check_type(rtype)
+        found = it.matches(tx, it.criteria(rtype, criteria))
+        if len(found) != 1:
+            if found:
+                raise MultipleMatches(f"Conditional reference {ref} matches more than one {rtype}")
+            raise InvalidRequest(f"Conditional reference {ref} matches no {rtype}")
+        return f"{rtype}/{found[0].id}"
+
+    def _run(self, repo: FhirRepository, req: FhirRequest, e: _Entry) -> FhirResponse:
+        it = self.service.interactions
+        sub = FhirRequest(
+            e.method, e.path, list(e.query), {**_passthrough(req), **e.headers}, b"", req.base_url
+        )
+        if e.method == "POST" and e.rid is None:
+            assert e.resource is not None
+            if e.existing is not None:
+                return it.respond(sub, e.existing, 200)
+            sub.headers = {k: v for k, v in sub.headers.items() if k != "if-none-exist"}
+            return it.create(repo, sub, e.rtype, assigned_id=e.assigned_id, body=e.resource)
+        if e.method == "PUT":
+            assert e.resource is not None
+            if e.rid is None:
+                raise InvalidRequest("PUT needs an id or search criteria in request.url")
+            return it.update(repo, sub, e.rtype, e.rid, body=e.resource)
+        if e.method == "PATCH":
+            if e.resource is None or e.resource.get("resourceType") != "Binary":
+                raise InvalidRequest("A PATCH entry carries its JSON Patch as a Binary resource")
+            sub.headers = {**sub.headers, "content-type": "application/json-patch+json"}
+            sub.body = _binary_data(e.resource)
+            return it.patch(repo, sub, e.rtype, e.rid, None if e.rid else _query_text(e.query))
+        if e.method in ("GET", "HEAD", "DELETE"):
+            response = self.service.dispatch(repo, sub)
+            if e.method == "HEAD":
+                response.body = None
+            return response
+        raise InvalidRequest(f"{e.method} {e.path} cannot be part of a Bundle")
+
+    # -- batch -----------------------------------------------------------------------------------
+    def _batch(self, repo: FhirRepository, req: FhirRequest, raw_entries: list[Any]) -> FhirResponse:
+        entries: list[_Entry] = []
+        responses: dict[int, FhirResponse] = {}
+        for i, raw in enumerate(raw_entries):
+            try:
+                e = self._entry(i, raw, req.base_url)
+            except RhipError as error:
+                e = _Entry(i, "GET", "", [], {}, None, None)
+                responses[i] = _error(error)
+                entries.append(e)
+                continue
+            entries.append(e)
+            try:
+                if e.resource is not None and _has_internal_refs(e.resource):
+                    raise InvalidRequest(
+                        "Batch entries cannot reference each other with urn:uuid; use a transaction"
+                    )
+                if e.method == "POST" and e.rid is None:
+                    responses[i] = self.service.interactions.create(repo, FhirRequest("POST", e.path, [], e.headers, b"", req.base_url),
+                                                                    e.rtype, body=e.resource)  # fmt: skip
+                else:
+                    responses[i] = self._run(repo, req, e)
+            except RhipError as error:
+                responses[i] = _error(error)
+        return FhirResponse(200, self._response_bundle("batch-response", req, entries, responses))
+
+    def _response_bundle(
+        self, kind: str, req: FhirRequest, entries: list[_Entry], responses: dict[int, FhirResponse]
+    ) -> bytes:
+        out: list[bytes] = []
+        for e in entries:
+            r = responses[e.index]
+            response: dict[str, Any] = {"status": f"{r.status} {REASONS.get(r.status, '')}".strip()}
+            parts = [b"{"]
+            if r.stored is not None:
+                response["etag"] = r.stored.etag
+                response["lastModified"] = r.stored.last_updated
+                if e.method in ("POST", "PUT", "PATCH"):
+                    response["location"] = r.stored.location
+                parts.append(
+                    b'"fullUrl":'
+                    + orjson.dumps(f"{req.base_url}/{r.stored.resource_type}/{r.stored.id}")
+                    + b","
+                )
+            if r.body is not None and r.status < 400:
+                parts.append(b'"resource":' + r.body + b",")
+            elif r.body is not None:
+                response["outcome"] = orjson.loads(r.body)
+            parts.append(b'"response":' + orjson.dumps(response) + b"}")
+            out.append(b"".join(parts))
+        head = {
+            "resourceType": "Bundle",
+            "id": new_resource_id(),
+            "type": kind,
+            "meta": {"lastUpdated": now_instant()},
+        }
+        envelope = orjson.dumps(head)
+        return envelope[:-1] + b',"entry":[' + b",".join(out) + b"]}" if out else envelope
+
+
+def _error(error: RhipError) -> FhirResponse:
+    return FhirResponse(error.http_status, dumps(outcome_for_error(error)))
+
+
+def _at_entry(error: RhipError, e: _Entry) -> RhipError:
+    """The same error, saying which entry of the Bundle failed."""
+    where = f"Bundle.entry[{e.index}]"
+    issues = [Issue(i.severity, i.code, f"{where} ({e.method} {e.path or e.rtype}): {i.diagnostics}",
+                    i.expression or (where,), i.rhip_code) for i in error.issues()]  # fmt: skip
+    annotated = type(error)("", issues=issues)
+    annotated.code = error.code
+    return annotated
+
+
+def _passthrough(req: FhirRequest) -> dict[str, str]:
+    return {k: v for k, v in req.headers.items() if k in ("prefer", "accept")}
+
+
+def _query_text(query: list[tuple[str, str]]) -> str:
+    return urlencode(query)
+
+
+def _binary_data(resource: dict[str, Any]) -> bytes:
+    data = resource.get("data")
+    if not isinstance(data, str):
+        raise InvalidRequest("The Binary of a PATCH entry has no data")
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError as exc:
+        raise InvalidRequest("The Binary data of a PATCH entry is not base64") from exc
+
+
+def _has_internal_refs(node: Any) -> bool:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str) and ref.startswith("urn:uuid:"):
+            return True
+        return any(_has_internal_refs(v) for v in node.values() if isinstance(v, dict | list))
+    if isinstance(node, list):
+        return any(_has_internal_refs(v) for v in node)
+    return False

@@ -1,0 +1,128 @@
+"""The CapabilityStatement at ``/fhir/metadata``: built from the same registry the server searches with,
+so it lists exactly the interactions, parameters and operations that work."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from rhip.fhir.search.params import SearchParam, SearchParamRegistry
+
+INTERACTIONS = (
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+)
+# Leading composite components must be compared for equality; these kinds cannot be.
+_UNSUPPORTED_LEADING = frozenset({"number", "date", "quantity"})
+
+
+def _offered(param: SearchParam) -> bool:
+    if param.type == "special":
+        return False
+    if param.type == "composite":
+        return not any(c.type in _UNSUPPORTED_LEADING for c in param.components[:-1])
+    return True
+
+
+@cache
+def _resources(registry: SearchParamRegistry) -> tuple[dict[str, Any], ...]:
+    out = []
+    for rtype in sorted(registry.table.resource_types):
+        params = registry.for_type(rtype)
+        refs = sorted(p.code for p in params.values() if p.type == "reference")
+        entry: dict[str, Any] = {
+            "type": rtype,
+            "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
+            "interaction": [{"code": code} for code in INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "modified-since",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+            "referencePolicy": ["literal", "logical"],
+            "searchInclude": ["*", *(f"{rtype}:{r}" for r in refs)],
+            "searchRevInclude": [],
+            "searchParam": [
+                {"name": p.code, "definition": p.url, "type": p.type}
+                for p in sorted(params.values(), key=lambda p: p.code)
+                if _offered(p)
+            ],
+        }
+        if rtype == "Patient":
+            entry["operation"] = [
+                {
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                },
+                {
+                    "name": "validate",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                },
+            ]
+        else:
+            entry["operation"] = [
+                {
+                    "name": "validate",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+                }
+            ]
+        out.append(entry)
+    # Reverse includes: for each type, the reference parameters of other types that can point at it.
+    by_type = {e["type"]: e for e in out}
+    for rtype in sorted(registry.table.resource_types):
+        for p in registry.for_type(rtype).values():
+            if p.type == "reference":
+                for target in p.targets:
+                    if target in by_type:
+                        by_type[target]["searchRevInclude"].append(f"{rtype}:{p.code}")
+    return tuple(out)
+
+
+def capability_statement(
+    registry: SearchParamRegistry, base_url: str, software_version: str, date: str
+) -> dict[str, Any]:
+    """The server's CapabilityStatement for ``base_url``."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "rhip",
+        "kind": "instance",
+        "software": {"name": "rhip (区域全民健康信息平台)", "version": software_version},
+        "implementation": {
+            "description": "rhip regional health information platform FHIR server",
+            "url": base_url,
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": list(_resources(registry)),
+                "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
+                "searchParam": [
+                    {
+                        "name": "_count",
+                        "type": "number",
+                        "documentation": "Page size (at most the configured maximum)",
+                    },
+                    {"name": "_sort", "type": "string"},
+                    {"name": "_total", "type": "token"},
+                    {"name": "_summary", "type": "token"},
+                    {"name": "_elements", "type": "string"},
+                    {"name": "_include", "type": "string"},
+                    {"name": "_revinclude", "type": "string"},
+                ],
+            }
+        ],
+    }

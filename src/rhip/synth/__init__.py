@@ -1,0 +1,1 @@
+"""Synthetic data for tests, benchmarks and demos. Depends only on rhip.core and standard data files."""
