@@ -18,6 +18,7 @@ class SqliteSettings(BaseModel):
     synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="FULL: a commit survives power loss")
     cache_mb: int = Field(64, ge=1, description="page cache per connection")
     busy_timeout_ms: int = Field(30_000, ge=0)
+    wal_autocheckpoint: int = Field(10_000, ge=100, description="WAL pages before a checkpoint")
 
 
 class ServerSettings(BaseModel):
@@ -26,6 +27,7 @@ class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="worker processes (each with its own connection pool)")
+    threads: int = Field(4, ge=1, description="requests served at once per worker process")
     public_base_url: str | None = Field(None, description="the FHIR base URL clients see, e.g. https://rhip.example.cn/fhir")
     max_body_mb: int = Field(32, ge=1, description="largest accepted request body")
 

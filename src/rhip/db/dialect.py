@@ -15,18 +15,27 @@ from sqlalchemy import Connection, Table, text
 
 
 @cache
-def _insert_sql(table: Table, dialect_name: str, columns: tuple[str, ...]) -> str:
+def _insert_sql(table: Table, dialect_name: str, columns: tuple[str, ...], skip_duplicates: bool) -> str:
     placeholder = "?" if dialect_name == "sqlite" else "%s"
     cols = ", ".join(columns)
     marks = ", ".join([placeholder] * len(columns))
-    return f"INSERT INTO {table.name} ({cols}) VALUES ({marks})"
+    if not skip_duplicates:
+        return f"INSERT INTO {table.name} ({cols}) VALUES ({marks})"
+    if dialect_name == "sqlite":
+        return f"INSERT OR IGNORE INTO {table.name} ({cols}) VALUES ({marks})"
+    return f"INSERT INTO {table.name} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING"
 
 
-def insert_rows(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
-    """Insert many positional rows into ``table`` through the driver's executemany."""
+def insert_rows(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]], *, skip_duplicates: bool = False
+) -> None:
+    """Insert many positional rows into ``table`` through the driver's executemany.
+
+    ``skip_duplicates`` drops rows whose primary key exists already (index rows keyed by 64-bit hashes).
+    """
     if not rows:
         return
-    sql = _insert_sql(table, conn.dialect.name, columns)
+    sql = _insert_sql(table, conn.dialect.name, columns, skip_duplicates)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, rows)

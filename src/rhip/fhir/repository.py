@@ -131,6 +131,12 @@ class FhirRepository(Protocol):
     def lock(self, key: str) -> None:
         """Inside a transaction: serialise with other transactions locking ``key`` (conditional creates)."""
 
+    def new_id(self) -> str:
+        """A fresh id for a resource this transaction will create (a transaction Bundle's urn:uuid entries).
+
+        Creating with an id obtained here skips the check that the id is unused: the repository made it.
+        """
+
 
 class ResourceValidator(Protocol):
     """Checks a resource before it is stored."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rhip.fhir.search.extract import IndexEntries
-from rhip.store.hashing import exact_hash, identity, token_hashes, units_hashes, uri_hash
+from rhip.store.hashing import exact_hash, identity, target_hash, token_hashes, units_hashes, uri_hash
 from rhip.store.tables import INDEX_BITS
 
 Rows = dict[str, list[tuple[Any, ...]]]
@@ -41,9 +41,10 @@ def index_rows(resource_type: str, pid: int, entries: IndexEntries, rows: Rows) 
     if entries.references:
         mask |= INDEX_BITS["references"]
         rows["references"].extend(
-            (pid, comp, identity(resource_type, code), ttype, tid, url[:512] if url else None)
+            (pid, comp, identity(resource_type, code), ttype, tid, url[:512] if url else None,
+             target_hash(resource_type, code, ttype, tid, url))
             for code, ttype, tid, url in entries.references
-        )
+        )  # fmt: skip
     if entries.uris:
         mask |= INDEX_BITS["uris"]
         rows["uris"].extend(
@@ -55,10 +56,10 @@ def index_rows(resource_type: str, pid: int, entries: IndexEntries, rows: Rows) 
 
 INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     "strings": ("pid", "compartment", "hash_identity", "value_norm", "value_exact", "hash_exact"),
-    "tokens": ("pid", "compartment", "hash_identity", "hash_sys", "hash_sys_value", "hash_value", "code"),
+    "tokens": ("pid", "compartment", "hash_identity", "hash_sys", "hash_sys_value", "code"),
     "dates": ("pid", "compartment", "hash_identity", "low", "high"),
     "numbers": ("pid", "compartment", "hash_identity", "value"),
     "quantities": ("pid", "compartment", "hash_identity", "hash_sys_units", "hash_units", "low", "high"),
-    "references": ("pid", "compartment", "hash_identity", "target_type", "target_id", "target_url"),
+    "references": ("pid", "compartment", "hash_identity", "target_type", "target_id", "target_url", "hash_target"),
     "uris": ("pid", "compartment", "hash_identity", "uri", "hash_uri"),
 }

@@ -45,7 +45,7 @@ from rhip.fhir.search.query import (
     UriValue,
     Value,
 )
-from rhip.store.hashing import exact_hash, h64, identity, units_hashes, uri_hash
+from rhip.store.hashing import exact_hash, h64, identity, units_hashes
 from rhip.store.tables import (
     idx_date,
     idx_number,
@@ -75,23 +75,27 @@ LOW_SELECTIVITY_TOKENS = frozenset(
 
 
 def token_condition(t: Any, rtype: str, codes: Sequence[str], values: Sequence[TokenValue]) -> ColumnElement[bool]:
-    """Rows of ``idx_token`` alias ``t`` matching any of the token values under any of ``codes``."""
-    by_value, by_sys_value, by_sys = [], [], []
-    for code in codes:
-        for v in values:
-            if v.code is None:
-                by_sys.append(h64(rtype, code, v.system or ""))
-            elif v.system is None:
-                by_value.append(h64(rtype, code, "", "", v.code))
-            else:
-                by_sys_value.append(h64(rtype, code, v.system, v.code))
+    """Rows of ``idx_token`` alias ``t`` matching any of the token values under any of ``codes``.
+
+    Every form seeks the (hash_identity, code) index: a code alone by equality, ``system|code`` by code
+    plus the system-and-code hash, ``system|`` by the identity's range filtered on the system hash.
+    """
     parts: list[ColumnElement[bool]] = []
-    if by_value:
-        parts.append(t.c.hash_value.in_(by_value) if len(by_value) > 1 else t.c.hash_value == by_value[0])
-    if by_sys_value:
-        parts.append(t.c.hash_sys_value.in_(by_sys_value) if len(by_sys_value) > 1 else t.c.hash_sys_value == by_sys_value[0])
-    if by_sys:
-        parts.append(t.c.hash_sys.in_(by_sys) if len(by_sys) > 1 else t.c.hash_sys == by_sys[0])
+    for code in codes:
+        ident = identity(rtype, code)
+        plain = sorted({v.code[:200] for v in values if v.code is not None and v.system is None})
+        qualified = [v for v in values if v.code is not None and v.system is not None]
+        systems = sorted({v.system or "" for v in values if v.code is None})
+        if plain:
+            parts.append(and_(t.c.hash_identity == ident, t.c.code.in_(plain) if len(plain) > 1 else t.c.code == plain[0]))
+        if qualified:
+            hashes = [h64(rtype, code, v.system or "", v.code or "") for v in qualified]
+            codes_ = sorted({(v.code or "")[:200] for v in qualified})
+            parts.append(and_(t.c.hash_identity == ident, t.c.code.in_(codes_) if len(codes_) > 1 else t.c.code == codes_[0],
+                              t.c.hash_sys_value.in_(hashes) if len(hashes) > 1 else t.c.hash_sys_value == hashes[0]))  # fmt: skip
+        if systems:
+            hashes = [h64(rtype, code, s) for s in systems]
+            parts.append(and_(t.c.hash_identity == ident, t.c.hash_sys.in_(hashes)))
     return parts[0] if len(parts) == 1 else or_(*parts)
 
 
@@ -171,8 +175,8 @@ class SqlSearch:
             return token_condition(t, rtype, codes, values)
         if kind == "string":
             if modifier == "exact":
-                hashes = [exact_hash(rtype, code, v.text) for v in values]
-                return t.c.hash_exact.in_(hashes) if len(hashes) > 1 else t.c.hash_exact == hashes[0]
+                conds = [and_(t.c.value_norm == v.norm, t.c.hash_exact == exact_hash(rtype, code, v.text[:200])) for v in values]
+                return and_(t.c.hash_identity == ident, or_(*conds) if len(conds) > 1 else conds[0])
             if modifier == "contains":
                 likes = [t.c.value_norm.like("%" + _like_escape(v.norm) + "%", escape="\\") for v in values]
                 return and_(t.c.hash_identity == ident, or_(*likes))
@@ -205,17 +209,16 @@ class SqlSearch:
                     c = t.c.target_id == v.id
                     conds.append(and_(c, t.c.target_type == v.type) if v.type else c)
                 elif v.url is not None:
-                    conds.append(t.c.target_url == v.url)
+                    conds.append(and_(t.c.target_url.is_not(None), t.c.target_url == v.url[:512]))
             return and_(t.c.hash_identity == ident, or_(*conds) if len(conds) > 1 else conds[0])
         if kind == "uri":
             if modifier == "below":
                 conds = [and_(t.c.uri >= v.uri, t.c.uri < v.uri + MAX_CHAR) for v in values]
                 return and_(t.c.hash_identity == ident, or_(*conds))
-            uris = [v.uri for v in values]
+            uris = [v.uri[:512] for v in values]
             if modifier == "above":
-                uris = [p for v in values for p in _uri_prefixes(v.uri)]
-            hashes = [uri_hash(rtype, code, u) for u in uris]
-            return t.c.hash_uri.in_(hashes) if len(hashes) > 1 else t.c.hash_uri == hashes[0]
+                uris = [p[:512] for v in values for p in _uri_prefixes(v.uri)]
+            return and_(t.c.hash_identity == ident, t.c.uri.in_(uris) if len(uris) > 1 else t.c.uri == uris[0])
         raise NotSupported(f"Search parameters of type {kind} are not supported")
 
     # -- pid sets -------------------------------------------------------------------------------
@@ -328,7 +331,7 @@ class SqlSearch:
         """Whether the filter's pid select yields each pid at most once (no DISTINCT needed)."""
         if isinstance(f, IdFilter | LastUpdatedFilter):
             return True
-        if isinstance(f, ParamFilter) and f.missing is None and len(f.values) == 1 and not f.negated:
+        if isinstance(f, ParamFilter) and f.missing is None and len(f.values) == 1 and not f.negated and len(f.param.index_codes) == 1:
             v = f.values[0]
             if f.param.type == "token" and isinstance(v, TokenValue) and v.system is not None and v.code and not f.modifier:
                 return True

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from rhip.core.errors import Conflict
-from rhip.core.events import Event
+from rhip.core.ids import new_resource_id
 from rhip.fhir.repository import EverythingRequest, HistoryPage, HistoryRequest, SearchPage, StoredResource
 from rhip.fhir.search.query import SearchQuery
 from rhip.store import reader
@@ -22,11 +22,15 @@ from rhip.store.writer import UnitOfWork
 class SqlTransaction:
     """The repository inside one write transaction: everything commits together."""
 
-    def __init__(self, conn: Connection, ctx: StoreContext, runner: SearchRunner) -> None:
-        self.conn = conn
+    def __init__(self, connect: Callable[[], Connection], ctx: StoreContext, runner: SearchRunner) -> None:
         self.ctx = ctx
         self.runner = runner
-        self.uow = UnitOfWork(conn, ctx)
+        self.uow = UnitOfWork(connect, ctx)
+
+    @property
+    def conn(self) -> Connection:
+        """The transaction's connection (taken at first use)."""
+        return self.uow.conn
 
     def read(self, resource_type: str, id: str) -> StoredResource:
         """The current version, seeing this transaction's writes."""
@@ -81,6 +85,10 @@ class SqlTransaction:
     def lock(self, key: str) -> None:
         """Serialise with other transactions that lock the same key, until this one ends."""
         self.uow.lock(key)
+
+    def new_id(self) -> str:
+        """A fresh id for a create in this transaction."""
+        return self.uow.new_id()
 
 
 class SqlFhirRepository:
@@ -141,19 +149,34 @@ class SqlFhirRepository:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlTransaction]:
-        """A unit of work committed at the end of the block (rolled back on any error)."""
-        events: list[Event] = []
+        """A unit of work committed at the end of the block (rolled back on any error).
+
+        A unit that never needed the database before its end (creates only) is written by the group
+        committer, which shares one database transaction and commit among concurrent units.
+        """
+        stack = ExitStack()
+
+        def connect() -> Connection:
+            return stack.enter_context(self.ctx.db.write())
+
+        tx = SqlTransaction(connect, self.ctx, self.runner)
         try:
-            with self.ctx.db.write() as conn:
-                tx = SqlTransaction(conn, self.ctx, self.runner)
+            with stack:
                 yield tx
-                tx.uow.flush()
-                events = tx.uow.events
+                if tx.uow.connected:
+                    tx.uow.flush()
+                elif tx.uow.pending:
+                    self.ctx.db.run_grouped(tx.uow.flush_on)
         except IntegrityError as exc:
             raise Conflict("A concurrent change touched the same resource; retry the request") from exc
+        events = tx.uow.events
         if self.ctx.events is not None:
             for event in events:
                 self.ctx.events.publish(event)
 
     def lock(self, key: str) -> None:
         """Outside a transaction there is nothing to hold a lock for."""
+
+    def new_id(self) -> str:
+        """A fresh server-assigned id (creates outside a transaction check nothing more for it)."""
+        return new_resource_id()

@@ -9,6 +9,7 @@ of work flush first, so they see its own writes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,23 +63,49 @@ class _Version:
 
 
 class UnitOfWork:
-    """Buffered writes inside one database transaction."""
+    """Buffered writes inside one database transaction.
 
-    def __init__(self, conn: Connection, ctx: StoreContext) -> None:
-        self.conn = conn
+    The connection (and with it, on SQLite, the database's write lock) is taken only when the unit first
+    needs the database: a unit that only creates resources validates and indexes everything first and
+    touches the database once, in :meth:`flush`.
+    """
+
+    def __init__(self, connect: Callable[[], Connection], ctx: StoreContext) -> None:
+        self._connect = connect
+        self._conn: Connection | None = None
         self.ctx = ctx
         self._rows: dict[tuple[str, str], _Row] = {}
         self._versions: list[_Version] = []
         self.events: list[Event] = []
         self._now_us: int | None = None
-        self._claimed: dict[str, list[str]] = {}  # client- or bundle-chosen ids of creates, by type
+        self._now_instant = ""
+        self._claimed: dict[str, list[str]] = {}  # client-chosen ids of creates, by type
+        self._fresh: set[str] = set()  # ids this unit of work generated (new_id), known to be unused
 
     # -- helpers --------------------------------------------------------------------------------
+    @property
+    def conn(self) -> Connection:
+        """The unit's connection, taken at first use."""
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    @property
+    def connected(self) -> bool:
+        """Whether the unit has used the database yet."""
+        return self._conn is not None
+
+    @property
+    def pending(self) -> bool:
+        """Whether buffered writes await a flush."""
+        return bool(self._versions)
+
     def now_us(self) -> int:
         """The transaction's timestamp (millisecond precision, shared by all its versions)."""
         if self._now_us is None:
             moment = self.ctx.clock.now()
             self._now_us = int(moment.timestamp() * 1000) * 1000
+            self._now_instant = instant(self._now_us)
         return self._now_us
 
     def _validate(self, resource: Any, expected_type: str | None) -> str:
@@ -112,7 +139,7 @@ class UnitOfWork:
 
     def _store(self, row: _Row, resource: dict[str, Any], version: int, method: str, created: bool) -> StoredResource:
         now = self.now_us()
-        last_updated = instant(now)
+        last_updated = self._now_instant
         meta = dict(resource.get("meta") or {})
         meta["versionId"] = str(version)
         meta["lastUpdated"] = last_updated
@@ -137,6 +164,8 @@ class UnitOfWork:
             raise InvalidRequest(f"'{id}' is not a valid resource id", expression=["id"])
         elif (rtype, id) in self._rows:
             raise Conflict(f"{rtype}/{id} already exists")
+        elif id in self._fresh:
+            self._fresh.discard(id)
         else:
             # Checked for all such creates at once when flushing: one query instead of one per resource.
             self._claimed.setdefault(rtype, []).append(id)
@@ -175,17 +204,27 @@ class UnitOfWork:
         self.events.append(ResourceDeleted(resource_type, id, row.version, row.compartment))
         return StoredResource(resource_type, id, row.version, instant(now), True, None, "DELETE")
 
+    def new_id(self) -> str:
+        """A fresh id that a later create in this unit of work may use without an existence check."""
+        rid = new_resource_id()
+        self._fresh.add(rid)
+        return rid
+
     def lock(self, key: str) -> None:
         """Serialise with other units of work using ``key`` (PostgreSQL advisory lock; SQLite is serial)."""
         dialect.lock_key(self.conn, h64("lock", key))
 
     # -- flush ----------------------------------------------------------------------------------
     def flush(self) -> None:
-        """Write every buffered version, resource row, index row and event."""
+        """Write every buffered version, resource row, index row and event on the unit's connection."""
+        if self._versions:
+            self.flush_on(self.conn)
+
+    def flush_on(self, conn: Connection) -> None:
+        """Write every buffered version on ``conn`` (a shared group-commit transaction, or the unit's own)."""
         if not self._versions:
             return
-        conn = self.conn
-        self._check_claimed()
+        self._check_claimed(conn)
         versions, self._versions = self._versions, []
         new_rows = [r for r in {id(v.row): v.row for v in versions}.values() if r.pid is None]
         for row, pid in zip(new_rows, dialect.allocate_ids(conn, resource, "pid", "resource_pid_seq", len(new_rows)), strict=True):
@@ -225,7 +264,7 @@ class UnitOfWork:
             finally:
                 cursor.close()
         for kind, rows in index.items():
-            dialect.insert_rows(conn, INDEX_TABLES[kind], INDEX_COLUMNS[kind], rows)
+            dialect.insert_rows(conn, INDEX_TABLES[kind], INDEX_COLUMNS[kind], rows, skip_duplicates=True)
         outbox.append(
             conn,
             [
@@ -235,12 +274,12 @@ class UnitOfWork:
             ],
         )  # fmt: skip
 
-    def _check_claimed(self) -> None:
+    def _check_claimed(self, conn: Connection) -> None:
         claimed, self._claimed = self._claimed, {}
         for rtype, ids in claimed.items():
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                taken = self.conn.execute(
+                taken = conn.execute(
                     select(resource.c.res_id).where(resource.c.res_type == rtype, resource.c.res_id.in_(chunk)).limit(1)
                 ).scalar()
                 if taken is not None:

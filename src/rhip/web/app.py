@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+
+import anyio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -90,6 +92,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     state: dict[str, Platform] = {}
     metrics = Metrics()
     limit = settings.server.max_body_mb * 1024 * 1024
+    # Requests run in threads; more CPU-bound threads than this per process only fight over the GIL.
+    limiter = anyio.CapacityLimiter(settings.server.threads)
 
     def current() -> Platform:
         if "platform" not in state:
@@ -117,7 +121,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
                 base_url=base.rstrip("/"),
             )
             service = current().fhir
-            result = await run_in_threadpool(service.handle, req)
+            result = await anyio.to_thread.run_sync(service.handle, req, limiter=limiter)
         except RhipError as error:
             result = error_response(error)
         return _to_response(result)

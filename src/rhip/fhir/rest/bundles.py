@@ -10,6 +10,7 @@ its own and reports each outcome.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -27,6 +28,7 @@ from rhip.fhir.rest.output import now_instant
 if TYPE_CHECKING:
     from rhip.fhir.rest.service import FhirService
 
+_REFERENCE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
 METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request", 404: "Not Found",
            405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity"}  # fmt: skip
@@ -145,7 +147,7 @@ class BundleProcessor:
             for e in entries:
                 if e.resource is not None:
                     try:
-                        self._rewrite(tx, e.resource, ids)
+                        e.resource = self._rewrite(tx, e.resource, ids)
                     except RhipError as error:
                         raise _at_entry(error, e) from error
             for e in sorted(entries, key=lambda x: METHOD_ORDER[x.method]):
@@ -175,7 +177,7 @@ class BundleProcessor:
                         if e.full_url:
                             ids[e.full_url] = f"{e.rtype}/{found[0].id}"
                         continue
-                e.assigned_id = new_resource_id()
+                e.assigned_id = tx.new_id()
                 if e.full_url:
                     ids[e.full_url] = f"{e.rtype}/{e.assigned_id}"
             elif e.method == "PUT" and e.resource is not None:
@@ -187,31 +189,35 @@ class BundleProcessor:
                         )
                     rid = found[0].id if found else e.resource.get("id")
                     if not isinstance(rid, str):
-                        rid = new_resource_id()
+                        rid = tx.new_id()
                     e.rid, e.query = rid, []
                     e.resource = {**e.resource, "id": rid}
                 if e.full_url and e.rid:
                     ids[e.full_url] = f"{e.rtype}/{e.rid}"
         return ids
 
-    def _rewrite(self, tx: FhirRepository, node: Any, ids: dict[str, str]) -> None:
-        """Replace urn:uuid and conditional references in place."""
-        if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str):
-                if ref in ids:
-                    node["reference"] = ids[ref]
-                elif ref.startswith(("urn:uuid:", "urn:oid:")):
-                    raise InvalidRequest(f"Reference {ref} names no entry of this transaction")
-                elif "?" in ref and "/" not in ref.split("?", 1)[0]:
-                    node["reference"] = self._conditional_reference(tx, ref)
-            for key, value in node.items():
-                if key != "reference" and isinstance(value, dict | list):
-                    self._rewrite(tx, value, ids)
-        elif isinstance(node, list):
-            for item in node:
-                if isinstance(item, dict | list):
-                    self._rewrite(tx, item, ids)
+    def _rewrite(self, tx: FhirRepository, resource: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
+        """The resource with urn:uuid and conditional references replaced.
+
+        Works on the serialised JSON: every ``"reference":"…"`` string is found with one regular-expression
+        pass, several times faster than walking the resource in Python.
+        """
+        raw = orjson.dumps(resource)
+        if b'"reference":"' not in raw:
+            return resource
+
+        def replace(match: re.Match[bytes]) -> bytes:
+            ref = orjson.loads(b'"' + match.group(1) + b'"')
+            if ref in ids:
+                return b'"reference":' + orjson.dumps(ids[ref])
+            if ref.startswith(("urn:uuid:", "urn:oid:")):
+                raise InvalidRequest(f"Reference {ref} names no entry of this transaction")
+            if "?" in ref and "/" not in ref.split("?", 1)[0]:
+                return b'"reference":' + orjson.dumps(self._conditional_reference(tx, ref))
+            return match.group(0)
+
+        rewritten = _REFERENCE.sub(replace, raw)
+        return resource if rewritten == raw else dict(orjson.loads(rewritten))
 
     def _conditional_reference(self, tx: FhirRepository, ref: str) -> str:
         it = self.service.interactions

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -116,7 +117,13 @@ def version_from_etag(value: str | None, header: str) -> int | None:
 
 def http_date(stored: StoredResource) -> str:
     """The ``Last-Modified`` value of a version."""
-    return format_datetime(us_to_datetime(date_range(stored.last_updated, UTC)[0]), usegmt=True)
+    return _http_date(stored.last_updated)
+
+
+@lru_cache(maxsize=4096)
+def _http_date(instant: str) -> str:
+    # The versions written by one transaction share their instant.
+    return format_datetime(us_to_datetime(date_range(instant, UTC)[0]), usegmt=True)
 
 
 def modified_since(stored: StoredResource, header: str | None) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,7 @@ class IndexEntries:
     compartment: str | None = None
 
 
+@lru_cache(maxsize=65536)
 def parse_reference(ref: str, base_urls: tuple[str, ...] = ()) -> tuple[str | None, str | None, str | None]:
     """Split a literal reference into (type, id, absolute url or None). Local server URLs become relative."""
     ref = ref.strip()
@@ -175,7 +177,7 @@ class IndexExtractor:
                     self._coding(code, coding, entries)
             text = _text_of(value.get("text"))
             if text and self.index_token_text:
-                entries.strings.add((code + ":text", normalize_string(text), text[:200]))
+                self._text(code, text, entries)
         elif typ == "Coding":
             self._coding(code, value, entries)
         elif typ == "Identifier":
@@ -191,7 +193,7 @@ class IndexExtractor:
                             entries.tokens.add((code + ":of-type", None, key))
                     text = _text_of(idtype.get("text"))
                     if text and self.index_token_text:
-                        entries.strings.add((code + ":text", normalize_string(text), text[:200]))
+                        self._text(code, text, entries)
         elif typ == "ContactPoint":
             val = value.get("value")
             if isinstance(val, str) and val:
@@ -214,7 +216,13 @@ class IndexExtractor:
             entries.tokens.add((code, system if isinstance(system, str) else None, c))
         display = _text_of(coding.get("display"))
         if display and self.index_token_text:
-            entries.strings.add((code + ":text", normalize_string(display), display[:200]))
+            self._text(code, display, entries)
+
+    @staticmethod
+    def _text(code: str, text: str, entries: IndexEntries) -> None:
+        # :text matches the normalised form only, so a display and a text that differ in case share a row.
+        norm = normalize_string(text)
+        entries.strings.add((code + ":text", norm, norm))
 
     def _string(self, code: str, value: Any, typ: str, entries: IndexEntries) -> None:
         if isinstance(value, str):

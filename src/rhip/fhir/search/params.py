@@ -15,6 +15,7 @@ from typing import Any
 
 from rhip.fhir.definitions import StructureTable, raw_table, structure
 from rhip.fhir.fhirpath import Evaluator, FhirPathCompiler, Nodes
+from rhip.fhir.fhirpath_codegen import StaticCompiler, as_relative_function, as_root_function
 
 # Resource-level parameters answered by this server, and those it deliberately does not offer.
 NOT_OFFERED = frozenset({"_content", "_text", "_query", "_filter"})
@@ -148,6 +149,14 @@ class SearchParamRegistry:
     def __init__(self, table: StructureTable, data: Mapping[str, Any]) -> None:
         self.table = table
         compiler = FhirPathCompiler(table)
+        static = StaticCompiler(table)
+
+        def root_fn(expression: str, rtype: str) -> Callable[[dict[str, Any]], Nodes]:
+            fast = static.compile(expression, rtype)
+            return as_root_function(fast) if fast is not None else compiler.compile(expression)
+
+        def relative_fn(expression: str) -> Evaluator:
+            return as_relative_function(lambda t: static.compile(expression, t), compiler.compile_relative(expression))
         raw: Mapping[str, Mapping[str, Any]] = data["params"]
         common = {
             code: p
@@ -175,7 +184,7 @@ class SearchParamRegistry:
                         )
                         for c in p.get("components", ())
                     ),
-                    extract=None if code in COLUMN_PARAMS else compiler.compile(expression),
+                    extract=None if code in COLUMN_PARAMS else root_fn(expression, rtype),
                     first_keys=_first_keys(
                         table, rtype, expression, [c["expression"] for c in p.get("components", ())]
                     ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from functools import lru_cache
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -35,8 +36,12 @@ def _to_us(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@lru_cache(maxsize=65536)
 def date_range(text: str, zone: tzinfo) -> tuple[int, int]:
-    """The ``[low, high]`` range in UTC epoch microseconds covered by a FHIR date/dateTime/instant."""
+    """The ``[low, high]`` range in UTC epoch microseconds covered by a FHIR date/dateTime/instant.
+
+    Cached: the resources of one encounter share their timestamps.
+    """
     m = _DATE_RE.fullmatch(text.strip())
     if not m:
         raise DateFormatError(f"not a FHIR date or dateTime: {text!r}")
@@ -104,6 +109,7 @@ def date_to_us(day: date, zone: tzinfo) -> int:
     return _to_us(datetime(day.year, day.month, day.day, tzinfo=zone))
 
 
+@lru_cache(maxsize=65536)
 def normalize_string(value: str) -> str:
     """The form used for string search: compatibility-decomposed, accents and case removed, spaces collapsed."""
     if value.isascii():

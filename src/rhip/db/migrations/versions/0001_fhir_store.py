@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:11:38.472647
+Create Date: 2026-11-26 01:45:25.844214
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ def upgrade() -> None:
         sa.Column("hash_identity", sa.BigInteger(), nullable=False),
         sa.Column("low", sa.BigInteger(), nullable=False),
         sa.Column("high", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("pid", "hash_identity", "low", "high", name=op.f("pk_idx_date")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("idx_date", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_idx_date_hash_identity_low_high"), ["hash_identity", "low", "high"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_idx_date_pid"), ["pid"], unique=False)
 
     op.create_table(
         "idx_number",
@@ -41,12 +42,13 @@ def upgrade() -> None:
         sa.Column("compartment", sa.String(length=64), nullable=True),
         sa.Column("hash_identity", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("pid", "hash_identity", "value", name=op.f("pk_idx_number")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("idx_number", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_idx_number_hash_identity_value"), ["hash_identity", "value"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_idx_number_pid"), ["pid"], unique=False)
 
     op.create_table(
         "idx_quantity",
@@ -57,18 +59,15 @@ def upgrade() -> None:
         sa.Column("hash_units", sa.BigInteger(), nullable=False),
         sa.Column("low", sa.Float(), nullable=False),
         sa.Column("high", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("pid", "hash_sys_units", "low", "high", name=op.f("pk_idx_quantity")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("idx_quantity", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_idx_quantity_hash_identity_low"), ["hash_identity", "low"], unique=False
+            batch_op.f("ix_idx_quantity_hash_identity_pid_low_high"),
+            ["hash_identity", "pid", "low", "high"],
+            unique=False,
         )
-        batch_op.create_index(
-            batch_op.f("ix_idx_quantity_hash_sys_units_low"), ["hash_sys_units", "low"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_idx_quantity_hash_units_low"), ["hash_units", "low"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_idx_quantity_pid"), ["pid"], unique=False)
 
     op.create_table(
         "idx_reference",
@@ -78,6 +77,9 @@ def upgrade() -> None:
         sa.Column("target_type", sa.String(length=64), nullable=True),
         sa.Column("target_id", sa.String(length=64), nullable=True),
         sa.Column("target_url", sa.String(length=512), nullable=True),
+        sa.Column("hash_target", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("pid", "hash_target", name=op.f("pk_idx_reference")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("idx_reference", schema=None) as batch_op:
         batch_op.create_index(
@@ -85,8 +87,13 @@ def upgrade() -> None:
             ["hash_identity", "target_id", "pid"],
             unique=False,
         )
-        batch_op.create_index(batch_op.f("ix_idx_reference_pid"), ["pid"], unique=False)
-        batch_op.create_index(batch_op.f("ix_idx_reference_target_url"), ["target_url"], unique=False)
+        batch_op.create_index(
+            "ix_idx_reference_hash_identity_target_url",
+            ["hash_identity", "target_url"],
+            unique=False,
+            sqlite_where=sa.text("target_url IS NOT NULL"),
+            postgresql_where=sa.text("target_url IS NOT NULL"),
+        )
 
     op.create_table(
         "idx_string",
@@ -100,15 +107,15 @@ def upgrade() -> None:
         ),
         sa.Column("value_exact", sa.String(length=200), nullable=False),
         sa.Column("hash_exact", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("pid", "hash_exact", name=op.f("pk_idx_string")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("idx_string", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_idx_string_hash_exact_pid"), ["hash_exact", "pid"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_idx_string_hash_identity_value_norm"),
             ["hash_identity", "value_norm"],
             unique=False,
         )
-        batch_op.create_index(batch_op.f("ix_idx_string_pid"), ["pid"], unique=False)
 
     op.create_table(
         "idx_token",
@@ -117,16 +124,18 @@ def upgrade() -> None:
         sa.Column("hash_identity", sa.BigInteger(), nullable=False),
         sa.Column("hash_sys", sa.BigInteger(), nullable=False),
         sa.Column("hash_sys_value", sa.BigInteger(), nullable=False),
-        sa.Column("hash_value", sa.BigInteger(), nullable=False),
-        sa.Column("code", sa.String(length=200), nullable=False),
+        sa.Column(
+            "code",
+            sa.String(length=200).with_variant(sa.String(length=200, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.PrimaryKeyConstraint("pid", "hash_sys_value", name=op.f("pk_idx_token")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("idx_token", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_idx_token_hash_sys_pid"), ["hash_sys", "pid"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_idx_token_hash_sys_value_pid"), ["hash_sys_value", "pid"], unique=False
+            batch_op.f("ix_idx_token_hash_identity_code_pid"), ["hash_identity", "code", "pid"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_idx_token_hash_value_pid"), ["hash_value", "pid"], unique=False)
-        batch_op.create_index(batch_op.f("ix_idx_token_pid"), ["pid"], unique=False)
 
     op.create_table(
         "idx_uri",
@@ -139,13 +148,13 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("hash_uri", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("pid", "hash_uri", name=op.f("pk_idx_uri")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("idx_uri", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_idx_uri_hash_identity_uri"), ["hash_identity", "uri"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_idx_uri_hash_uri_pid"), ["hash_uri", "pid"], unique=False)
-        batch_op.create_index(batch_op.f("ix_idx_uri_pid"), ["pid"], unique=False)
 
     op.create_table(
         "outbox",
@@ -255,44 +264,35 @@ def downgrade() -> None:
     op.drop_table("outbox_cursor")
     op.drop_table("outbox")
     with op.batch_alter_table("idx_uri", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_uri_pid"))
-        batch_op.drop_index(batch_op.f("ix_idx_uri_hash_uri_pid"))
         batch_op.drop_index(batch_op.f("ix_idx_uri_hash_identity_uri"))
 
     op.drop_table("idx_uri")
     with op.batch_alter_table("idx_token", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_token_pid"))
-        batch_op.drop_index(batch_op.f("ix_idx_token_hash_value_pid"))
-        batch_op.drop_index(batch_op.f("ix_idx_token_hash_sys_value_pid"))
-        batch_op.drop_index(batch_op.f("ix_idx_token_hash_sys_pid"))
+        batch_op.drop_index(batch_op.f("ix_idx_token_hash_identity_code_pid"))
 
     op.drop_table("idx_token")
     with op.batch_alter_table("idx_string", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_string_pid"))
         batch_op.drop_index(batch_op.f("ix_idx_string_hash_identity_value_norm"))
-        batch_op.drop_index(batch_op.f("ix_idx_string_hash_exact_pid"))
 
     op.drop_table("idx_string")
     with op.batch_alter_table("idx_reference", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_reference_target_url"))
-        batch_op.drop_index(batch_op.f("ix_idx_reference_pid"))
+        batch_op.drop_index(
+            "ix_idx_reference_hash_identity_target_url",
+            sqlite_where=sa.text("target_url IS NOT NULL"),
+            postgresql_where=sa.text("target_url IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_idx_reference_hash_identity_target_id_pid"))
 
     op.drop_table("idx_reference")
     with op.batch_alter_table("idx_quantity", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_quantity_pid"))
-        batch_op.drop_index(batch_op.f("ix_idx_quantity_hash_units_low"))
-        batch_op.drop_index(batch_op.f("ix_idx_quantity_hash_sys_units_low"))
-        batch_op.drop_index(batch_op.f("ix_idx_quantity_hash_identity_low"))
+        batch_op.drop_index(batch_op.f("ix_idx_quantity_hash_identity_pid_low_high"))
 
     op.drop_table("idx_quantity")
     with op.batch_alter_table("idx_number", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_number_pid"))
         batch_op.drop_index(batch_op.f("ix_idx_number_hash_identity_value"))
 
     op.drop_table("idx_number")
     with op.batch_alter_table("idx_date", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_date_pid"))
         batch_op.drop_index(batch_op.f("ix_idx_date_hash_identity_low_high"))
 
     op.drop_table("idx_date")

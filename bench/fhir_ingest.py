@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: transaction Bundles of realistic patient records posted to a real rhip server.
+
+Each Bundle is one resident's record from the sample region (Patient, Encounters, Conditions, vital
+signs and labs, MedicationRequests, Immunizations; ~55 resources, urn:uuid references). Several
+clients post Bundles concurrently until the store holds ``--resources`` resources. It prints throughput
+(overall and per interval), Bundle latency p50/p95/p99 and the server's peak RSS, then the "floor":
+the same JSON inserted into a bare one-table database with SQLAlchemy Core (one transaction per
+Bundle, same journal settings), and the ratio of the two. Results go to bench/results/.
+
+    python bench/fhir_ingest.py                       # SQLite, 1,000,000 resources
+    python bench/fhir_ingest.py --db postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python bench/fhir_ingest.py --resources 100000    # a quicker run
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, Server, machine, percentiles, reset_database, write_result  # noqa: E402
+
+from rhip.synth.sample import SampleRegion, as_transaction  # noqa: E402
+
+SEED = 11
+
+
+def bundle_file(resources: int) -> Path:
+    """Pre-generated Bundles (one per line), so generating them is not part of the measurement."""
+    path = ROOT / "var" / "bench" / f"ingest-{SEED}-{resources}.ndjson"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    region = SampleRegion(SEED)
+    written = 0
+    tmp = path.with_suffix(".tmp")
+    print(f"generating Bundles for {resources:,} resources into {path.relative_to(ROOT)} …", flush=True)
+    with tmp.open("wb") as fh:
+        i = 0
+        while written < resources:
+            record = region.patient_record(i)
+            fh.write(orjson.dumps(as_transaction(record)) + b"\n")
+            written += len(record)
+            i += 1
+    tmp.rename(path)
+    return path
+
+
+def load_reference_data(port: int) -> int:
+    """PUT the region's organizations and practitioners (the Bundles reference them)."""
+    region = SampleRegion(SEED)
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    n = 0
+    for r in region.organizations() + region.practitioners():
+        conn.request("PUT", f"/fhir/{r['resourceType']}/{r['id']}", orjson.dumps(r), {"Content-Type": "application/fhir+json"})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status in (200, 201), resp.status
+        n += 1
+    return n
+
+
+def run_clients(port: int, path: Path, clients: int, server: Server, report_every: float) -> dict[str, object]:
+    """Post every Bundle of ``path`` with ``clients`` concurrent connections."""
+    lock = threading.Lock()
+    fh = path.open("rb")
+    latencies: list[float] = []
+    done = {"resources": 0, "bundles": 0, "errors": 0}
+    stop = threading.Event()
+
+    finished: list[float] = []
+
+    def worker() -> None:
+        try:
+            post_all()
+        finally:
+            with lock:
+                finished[:] = [time.perf_counter()]
+
+    def post_all() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+        while not stop.is_set():
+            with lock:
+                line = fh.readline()
+            if not line:
+                return
+            started = time.perf_counter()
+            conn.request("POST", "/fhir", line, headers)
+            resp = conn.getresponse()
+            body = resp.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                if resp.status == 200:
+                    latencies.append(elapsed)
+                    done["bundles"] += 1
+                    done["resources"] += line.count(b'"request":')
+                else:
+                    done["errors"] += 1
+                    if done["errors"] <= 3:
+                        print(f"  error {resp.status}: {body[:300]!r}", flush=True)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    intervals = []
+    peak_rss = server.rss_mb()
+    last_t, last_n = started, 0
+    next_report = started + report_every
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.05)
+        now = time.perf_counter()
+        if now < next_report:
+            continue
+        next_report = now + report_every
+        with lock:
+            n = done["resources"]
+        rss = server.rss_mb()
+        peak_rss = max(peak_rss, rss)
+        rate = (n - last_n) / (now - last_t)
+        intervals.append({"at_resources": n, "resources_per_s": round(rate), "rss_mb": round(rss)})
+        print(f"  {n:>9,} resources  {rate:>7,.0f}/s now  {n / (now - started):>7,.0f}/s overall  server RSS {rss:,.0f} MB", flush=True)
+        last_t, last_n = now, n
+    elapsed = (finished[0] if finished else time.perf_counter()) - started
+    fh.close()
+    return {
+        "resources": done["resources"], "bundles": done["bundles"], "errors": done["errors"], "seconds": round(elapsed, 1),
+        "resources_per_s": round(done["resources"] / elapsed), "bundle_latency": percentiles(latencies),
+        "peak_rss_mb": round(peak_rss), "intervals": intervals,
+    }  # fmt: skip
+
+
+def floor(url: str, path: Path, limit: int) -> dict[str, float]:
+    """Rows/s of a plain insert of the same resource JSON into a bare one-table database, per Bundle."""
+    import sqlalchemy as sa
+
+    if url.startswith("sqlite"):
+        bare_url = f"sqlite:///{ROOT / 'var' / 'bench' / 'bare.db'}"
+        reset = bare_url.split("///", 1)[1]
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(reset + suffix):
+                os.remove(reset + suffix)
+    else:
+        bare_url = url
+    engine = sa.create_engine(bare_url)
+    if url.startswith("sqlite"):
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi: object, _rec: object) -> None:
+            cur = dbapi.cursor()  # type: ignore[attr-defined]
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.close()
+
+    meta = sa.MetaData()
+    bare = sa.Table("bare_insert", meta, sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+                    sa.Column("res_type", sa.String(64)), sa.Column("content", sa.LargeBinary))  # fmt: skip
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    rows_done = 0
+    started = time.perf_counter()
+    with path.open("rb") as fh:
+        for line in fh:
+            bundle = orjson.loads(line)
+            rows = [{"res_type": e["resource"]["resourceType"], "content": orjson.dumps(e["resource"])} for e in bundle["entry"]]
+            with engine.begin() as conn:
+                conn.execute(bare.insert(), rows)
+            rows_done += len(rows)
+            if rows_done >= limit:
+                break
+    core = rows_done / (time.perf_counter() - started)
+    meta.drop_all(engine)
+    engine.dispose()
+    return {"rows": rows_done, "sqlalchemy_core_rows_per_s": round(core)}
+
+
+def main() -> int:
+    """Run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=f"sqlite:///{ROOT / 'var' / 'bench' / 'ingest.db'}")
+    parser.add_argument("--resources", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2, help="server worker processes")
+    parser.add_argument("--floor-rows", type=int, default=50_000)
+    parser.add_argument("--report-every", type=float, default=10.0)
+    args = parser.parse_args()
+    kind = "postgresql" if args.db.startswith("postgresql") else "sqlite"
+    path = bundle_file(args.resources)
+    reset_database(args.db)
+    server = Server(args.db, args.workers)
+    try:
+        reference = load_reference_data(server.port)
+        print(f"ingesting into {kind} with {args.clients} clients, {args.workers} server workers", flush=True)
+        result = run_clients(server.port, path, args.clients, server, args.report_every)
+    finally:
+        server.stop()
+    print("measuring the floor (bare one-table insert, SQLAlchemy Core, one transaction per Bundle) …", flush=True)
+    base = floor(args.db, path, args.floor_rows)
+    ratio = result["resources_per_s"] / base["sqlalchemy_core_rows_per_s"]  # type: ignore[operator]
+    out = {
+        "benchmark": "fhir_ingest", "database": kind, "machine": machine(), "clients": args.clients, "workers": args.workers,
+        "reference_resources": reference, **result, "floor": base, "ratio_to_floor": round(ratio, 3),
+    }  # fmt: skip
+    lat = result["bundle_latency"]
+    print(f"\n{kind}: {result['resources']:,} resources in {result['seconds']} s = {result['resources_per_s']:,} resources/s "
+          f"(Bundle p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms), peak server RSS {result['peak_rss_mb']} MB, "
+          f"errors {result['errors']}")  # type: ignore[index]  # fmt: skip
+    print(f"floor: {base['sqlalchemy_core_rows_per_s']:,} rows/s; ratio {ratio:.2f}")
+    print(f"written to {write_result(f'fhir_ingest-{kind}', out).relative_to(ROOT)}")
+    return 0 if result["errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
