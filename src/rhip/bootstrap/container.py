@@ -97,12 +97,10 @@ def build_platform(settings: Settings, *, require_schema: bool = True) -> Platfo
         return capability_statement(params, base_url, __version__, started)
 
     service = FhirService(repository, interactions, capability, the_validator)
-    platform = Platform(settings, db, table, params, the_validator, events, repository, service)
-    _settle_heap()
-    return platform
+    return Platform(settings, db, table, params, the_validator, events, repository, service)
 
 
-def _settle_heap() -> None:
+def settle_heap() -> None:
     """Keep the garbage collector off the platform's long-lived tables.
 
     The structure table, search parameters and compiled expressions are hundreds of thousands of objects

@@ -16,7 +16,7 @@ class SqliteSettings(BaseModel):
     """Tuning of the embedded SQLite database."""
 
     synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="FULL: a commit survives power loss")
-    cache_mb: int = Field(64, ge=1, description="page cache per connection")
+    cache_mb: int = Field(32, ge=1, description="page cache per connection (the OS caches the file too)")
     busy_timeout_ms: int = Field(30_000, ge=0)
     wal_autocheckpoint: int = Field(10_000, ge=100, description="WAL pages before a checkpoint")
 

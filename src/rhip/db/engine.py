@@ -62,7 +62,7 @@ class DatabaseConfig:
 
     url: str
     sqlite_synchronous: str = "FULL"  # FULL: a commit survives power loss; NORMAL is faster, still crash-safe
-    sqlite_cache_mb: int = 64
+    sqlite_cache_mb: int = 32
     sqlite_busy_timeout_ms: int = 30_000
     # Pages in the WAL before a commit checkpoints it: bigger means fewer, cheaper checkpoints during ingest.
     sqlite_wal_autocheckpoint: int = 10_000

@@ -73,14 +73,23 @@ def _pid_of(conn: Connection, resource_type: str, id: str) -> int | None:
     return int(found) if found is not None else None
 
 
+_CURRENT_SQL = (
+    "SELECT r.pid, r.res_type, r.res_id, r.version, r.updated_us, r.deleted, v.content "
+    "FROM resource r JOIN resource_version v ON v.vid = r.vid WHERE r.deleted = FALSE AND "
+)
+
+
+def _marks(conn: Connection, count: int) -> str:
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    return ", ".join([mark] * count)
+
+
 def fetch_by_pids(conn: Connection, pids: Sequence[int]) -> list[tuple[int, StoredResource]]:
     """Current non-deleted versions of the given resources with their pids, in the order of ``pids``."""
-    if not pids:
-        return []
     found: dict[int, StoredResource] = {}
     for start in range(0, len(pids), 500):
         chunk = list(pids[start : start + 500])
-        for row in conn.execute(_CURRENT.where(resource.c.pid.in_(chunk), resource.c.deleted == false())):
+        for row in conn.exec_driver_sql(f"{_CURRENT_SQL}r.pid IN ({_marks(conn, len(chunk))})", tuple(chunk)):
             found[row.pid] = _stored(row)
     return [(p, found[p]) for p in pids if p in found]
 
@@ -95,10 +104,8 @@ def fetch_by_refs(conn: Connection, refs: Iterable[tuple[str, str]]) -> list[tup
         id_list = sorted(ids)
         for start in range(0, len(id_list), 500):
             chunk = id_list[start : start + 500]
-            rows = conn.execute(
-                _CURRENT.where(resource.c.res_type == rtype, resource.c.res_id.in_(chunk), resource.c.deleted == false())
-            )
-            out.extend((row.pid, _stored(row)) for row in rows)
+            sql = f"{_CURRENT_SQL}r.res_type = {_marks(conn, 1)} AND r.res_id IN ({_marks(conn, len(chunk))})"
+            out.extend((row.pid, _stored(row)) for row in conn.exec_driver_sql(sql, (rtype, *chunk)))
     return out
 
 

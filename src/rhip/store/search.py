@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, select
+from sqlalchemy import Connection, select
 
 from rhip.core.errors import InvalidRequest, Issue, TooCostly
 from rhip.core.ids import new_token
@@ -88,34 +88,35 @@ class SearchRunner:
 
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx = ctx
-        self.sql = SqlSearch()
 
     # -- the pid query ---------------------------------------------------------------------------
-    def _candidates(self, query: SearchQuery) -> tuple[Select[Any], Any, bool]:
-        """The query of matching pids (unordered), its pid column, and whether it needs DISTINCT."""
+    def _candidates(self, conn: Connection, query: SearchQuery) -> tuple[SqlSearch, str, str, bool]:
+        """A builder, the FROM/WHERE text of the matching pids, its pid expression, and whether it needs DISTINCT."""
+        sql = SqlSearch(conn.dialect.name)
         filters: list[Filter] = list(query.filters)
-        positives = [f for f in filters if self.sql.rank(f) < 100]
+        positives = [f for f in filters if sql.rank(f) < 100]
         if positives:
-            driver = min(positives, key=self.sql.rank)
+            driver = min(positives, key=sql.rank)
             filters.remove(driver)
-            base = self.sql.pid_select(driver).subquery("d")
-            pid = base.c.pid
-            stmt = select(pid)
-            distinct = not self.sql.unique_rows(driver)
+            body = f"FROM ({sql.pid_select(driver)}) d WHERE 1 = 1"
+            pid = "d.pid"
+            distinct = not sql.unique_rows(driver)
         else:
-            stmt = select(resource.c.pid).where(resource.c.res_type == query.resource_type, resource.c.deleted.is_(False))
-            pid = resource.c.pid
+            body = f"FROM resource r WHERE r.res_type = {sql.sql.bind(query.resource_type)} AND r.deleted = FALSE"
+            pid = "r.pid"
             distinct = False
         for f in filters:
-            stmt = stmt.where(self.sql.condition(f, pid))
-        return stmt, pid, distinct
+            body += f" AND {sql.condition(f, pid)}"
+        return sql, body, pid, distinct
+
+    def _pids(self, conn: Connection, sql: SqlSearch, text: str) -> list[int]:
+        return [int(r[0]) for r in conn.exec_driver_sql(text, sql.sql.params)]
 
     def count(self, conn: Connection, query: SearchQuery) -> int:
         """How many resources match."""
-        stmt, pid, distinct = self._candidates(query)
-        if distinct:
-            stmt = stmt.distinct()
-        return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+        sql, body, pid, distinct = self._candidates(conn, query)
+        inner = f"SELECT {'DISTINCT ' if distinct else ''}{pid} AS pid {body}"
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM ({inner}) q", sql.sql.params).scalar_one())
 
     def search(self, conn: Connection, query: SearchQuery) -> tuple[SearchPage, PendingCache | None]:
         """One page of results, and a sorted list to cache when the results span several pages."""
@@ -165,42 +166,39 @@ class SearchRunner:
 
     def _keyset_page(self, conn: Connection, query: SearchQuery, token: PageToken | None) -> tuple[list[int], PageToken | None, PageToken | None, int | None]:
         count = query.count
-        stmt, pid, distinct = self._candidates(query)
-        if distinct:
-            stmt = stmt.distinct()
+        sql, body, pid, distinct = self._candidates(conn, query)
         backwards = token is not None and token.kind == "p"
         if token is not None:
-            stmt = stmt.where(pid <= token.watermark)
-            stmt = stmt.where(pid < token.position) if backwards else stmt.where(pid > token.position)
-        stmt = stmt.order_by(pid.desc() if backwards else pid).limit(count + 1)
-        pids = [int(r[0]) for r in conn.execute(stmt)]
+            body += f" AND {pid} <= {sql.sql.bind(token.watermark)} AND {pid} {'<' if backwards else '>'} {sql.sql.bind(token.position)}"
+        text = (f"SELECT {'DISTINCT ' if distinct else ''}{pid} {body} "
+                f"ORDER BY {pid}{' DESC' if backwards else ''} LIMIT {sql.sql.bind(count + 1)}")  # fmt: skip
+        pids = self._pids(conn, sql, text)
         more = len(pids) > count
         pids = pids[:count]
         if backwards:
             pids.reverse()
-        watermark = token.watermark if token else self._max_pid(conn)
         has_next = more if not backwards else True
         has_prev = more if backwards else token is not None
+        # The watermark is taken with the first page that has a next one; later pages carry it along.
+        watermark = token.watermark if token else (self._max_pid(conn) if has_next else 0)
         next_token = PageToken("k", "", pids[-1], watermark) if pids and has_next else None
         prev_token = PageToken("p", "", pids[0], watermark) if pids and has_prev else None
         total = len(pids) if token is None and not more else None
         return pids, next_token, prev_token, total
 
     def _max_pid(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.max(resource.c.pid))).scalar() or 0)
+        return int(conn.exec_driver_sql("SELECT max(pid) FROM resource").scalar() or 0)
 
     def _sorted_first_page(self, conn: Connection, query: SearchQuery) -> tuple[list[int], PageToken | None, int | None, PendingCache | None, bool]:
-        stmt, pid, distinct = self._candidates(query)
-        if distinct:
-            stmt = stmt.distinct()
-        inner = stmt.subquery("m")
+        sql, body, pid, distinct = self._candidates(conn, query)
+        inner = f"SELECT {'DISTINCT ' if distinct else ''}{pid} AS pid {body}"
         order = []
         for key in query.sort:
-            col = self.sql.sort_column(key, inner.c.pid)
-            order.append(col.desc().nulls_last() if key.descending else col.asc().nulls_last())
+            # Resources without the value come after those with it, in both directions.
+            order.append(f"{sql.sort_expression(key, 'm.pid')}{' DESC' if key.descending else ''} NULLS LAST")
         cap = self.ctx.limits.search_cache_max
-        ordered = select(inner.c.pid).order_by(*order, inner.c.pid).limit(cap + 1)
-        pids = [int(r[0]) for r in conn.execute(ordered)]
+        text = f"SELECT m.pid FROM ({inner}) m ORDER BY {', '.join(order)}, m.pid LIMIT {sql.sql.bind(cap + 1)}"
+        pids = self._pids(conn, sql, text)
         truncated = len(pids) > cap
         pids = pids[:cap]
         if len(pids) <= query.count:
@@ -259,15 +257,23 @@ class SearchRunner:
         pids = [pid for pid, r in frontier if r.resource_type == spec.source_type]
         if not pids:
             return []
-        idents = [identity(spec.source_type, c) for p in spec.params for c in p.index_codes]
-        conds = [idx_reference.c.pid.in_(pids), idx_reference.c.hash_identity.in_(idents), idx_reference.c.target_id.is_not(None)]
-        if spec.target_type:
-            conds.append(idx_reference.c.target_type == spec.target_type)
-        rows = conn.execute(select(idx_reference.c.target_type, idx_reference.c.target_id).where(and_(*conds)).distinct())
-        return fetch_by_refs(conn, [(t, i) for t, i in rows if t])
+        idents = {identity(spec.source_type, c) for p in spec.params for c in p.index_codes}
+        # Read the page's reference rows by pid (the table's own key) and filter here: a page holds a few
+        # hundred at most, and asking the database to filter by parameter tempts it into the parameter's index.
+        rows = conn.execute(
+            select(idx_reference.c.hash_identity, idx_reference.c.target_type, idx_reference.c.target_id)
+            .where(idx_reference.c.pid.in_(pids))
+        )
+        # Parameters like Observation:patient read Observation.subject's rows but admit only Patients.
+        admitted = {p.restrict_target for p in spec.params}
+        refs = {(t, i) for h, t, i in rows
+                if h in idents and t and i and spec.target_type in (None, t) and (None in admitted or t in admitted)}  # fmt: skip
+        return fetch_by_refs(conn, sorted(refs))
 
     def _revinclude(self, conn: Connection, spec: IncludeSpec, frontier: list[tuple[int, StoredResource]]) -> list[tuple[int, StoredResource]]:
-        targets = [(r.resource_type, r.id) for _, r in frontier if spec.target_type in (None, r.resource_type)]
+        admitted = {p.restrict_target for p in spec.params}
+        targets = [(r.resource_type, r.id) for _, r in frontier
+                   if spec.target_type in (None, r.resource_type) and (None in admitted or r.resource_type in admitted)]  # fmt: skip
         if not targets:
             return []
         idents = [identity(spec.source_type, c) for p in spec.params for c in p.index_codes]

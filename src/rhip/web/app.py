@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhip import __version__
-from rhip.bootstrap.container import Platform, build_platform
+from rhip.bootstrap.container import Platform, build_platform, settle_heap
 from rhip.bootstrap.settings import Settings
 from rhip.bootstrap.logging import configure_logging
 from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError
@@ -105,6 +105,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
 
             for cls in ResourceChanged.__subclasses__():
                 state["platform"].events.subscribe(cls, count_write)
+            if platform is None:
+                settle_heap()
         return state["platform"]
 
     async def fhir(request: Request) -> Response:

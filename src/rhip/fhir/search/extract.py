@@ -44,7 +44,7 @@ class IndexEntries:
     compartment: str | None = None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def parse_reference(ref: str, base_urls: tuple[str, ...] = ()) -> tuple[str | None, str | None, str | None]:
     """Split a literal reference into (type, id, absolute url or None). Local server URLs become relative."""
     ref = ref.strip()
@@ -130,10 +130,10 @@ class IndexExtractor:
         if not params:
             return None
         for code in params:
-            for ref_code, target_type, target_id, _url in sorted(
-                entries.references, key=lambda e: e[2] or ""
-            ):
-                if ref_code == code and target_type == "Patient" and target_id:
+            param = self.registry.get(rtype, code)
+            codes = param.index_codes if param is not None else (code,)
+            for ref_code, target_type, target_id, _url in sorted(entries.references, key=lambda e: e[2] or ""):
+                if ref_code in codes and target_type == "Patient" and target_id:
                     return target_id
         return None
 

@@ -57,6 +57,10 @@ class SearchParam:
     # Codes of the parameters whose union this one is (Observation combo-code = code | component-code).
     # Such a parameter stores no index rows of its own; searches on it look under its parts.
     derived_from: tuple[str, ...] = ()
+    # For ``X.where(resolve() is T)`` where another parameter is ``X``: the only target type it admits.
+    # Its values are read from that parameter's rows with this target type (Observation.patient is
+    # Observation.subject pointing at a Patient), which saves an index row per clinical resource.
+    restrict_target: str | None = None
 
     @property
     def index_codes(self) -> tuple[str, ...]:
@@ -121,6 +125,9 @@ def _first_keys(
     return frozenset(keys)
 
 
+_RESOLVE_IS = re.compile(r"(?P<path>.+)\.where\(resolve\(\) is (?P<type>[A-Z][A-Za-z]+)\)")
+
+
 def _with_derived(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
     """Mark parameters whose expression is exactly the union of other parameters' expressions."""
     out = dict(params)
@@ -140,6 +147,11 @@ def _with_derived(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
                 covered |= q_parts
         if cover and covered == parts:
             out[code] = replace(p, derived_from=tuple(cover))
+    by_expression = {p.expression: code for code, p in params.items() if p.type == "reference" and p.extract is not None}
+    for code, p in params.items():
+        m = _RESOLVE_IS.fullmatch(p.expression)
+        if p.type == "reference" and m and m["path"] in by_expression:
+            out[code] = replace(p, derived_from=(by_expression[m["path"]],), restrict_target=m["type"], targets=(m["type"],))
     return out
 
 
@@ -180,7 +192,7 @@ class SearchParamRegistry:
                     targets=tuple(p.get("targets", ())),
                     components=tuple(
                         Component(
-                            c["code"], c["type"], c["expression"], compiler.compile_relative(c["expression"])
+                            c["code"], c["type"], c["expression"], relative_fn(c["expression"])
                         )
                         for c in p.get("components", ())
                     ),

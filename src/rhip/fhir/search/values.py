@@ -36,7 +36,7 @@ def _to_us(moment: datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def date_range(text: str, zone: tzinfo) -> tuple[int, int]:
     """The ``[low, high]`` range in UTC epoch microseconds covered by a FHIR date/dateTime/instant.
 
@@ -109,7 +109,7 @@ def date_to_us(day: date, zone: tzinfo) -> int:
     return _to_us(datetime(day.year, day.month, day.day, tzinfo=zone))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def normalize_string(value: str) -> str:
     """The form used for string search: compatibility-decomposed, accents and case removed, spaces collapsed."""
     if value.isascii():

@@ -1,0 +1,58 @@
+# rhip — the two commands: `make demo` and `make test`. See README.md and DEVELOPERS.md.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then echo $$p; break; fi; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEMO_RESIDENTS ?= 200
+PYTEST_WORKERS ?= 2
+
+.PHONY: install demo serve test lint typecheck unit bench bench-postgres clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "rhip needs Python 3.11 or newer on PATH" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: create the virtualenv, build the sample region, serve on http://127.0.0.1:8080
+demo: $(STAMP)
+	$(BIN)/rhip db upgrade
+	@if [ ! -f var/demo-loaded ] || [ -n "$$RHIP_DATABASE_URL" ]; then \
+		$(BIN)/rhip sample --out var/sample --residents $(DEMO_RESIDENTS) && \
+		$(BIN)/rhip import var/sample && { [ -n "$$RHIP_DATABASE_URL" ] || touch var/demo-loaded; }; fi
+	$(BIN)/rhip serve
+
+serve: $(STAMP)
+	$(BIN)/rhip serve
+
+## make test: lint, type-check, layering, then the whole test suite (PostgreSQL too when RHIP_TEST_DATABASE_URL is set)
+test: lint unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+## make bench: the benchmarks of docs/performance.md (SQLite; `make bench-postgres` for PostgreSQL)
+bench: $(STAMP)
+	$(BIN)/python bench/fhir_ingest.py
+	$(BIN)/python bench/fhir_search.py
+
+bench-postgres: $(STAMP)
+	$(BIN)/python bench/fhir_ingest.py --db $${RHIP_BENCH_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
+	$(BIN)/python bench/fhir_search.py --db $${RHIP_BENCH_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -1,0 +1,67 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when RHIP_TEST_DATABASE_URL is set) and platforms."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+import sqlalchemy
+
+from rhip.bootstrap.container import Platform, build_platform, database
+from rhip.bootstrap.settings import Settings
+from rhip.db.migrate import upgrade
+
+PG_URL = os.environ.get("RHIP_TEST_DATABASE_URL")
+PG_SKIP = "PostgreSQL tests need RHIP_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An empty database: a fresh SQLite file, or a fresh schema in the PostgreSQL test database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db')}/rhip.db"
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    schema = f"rhip_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield _with_search_path(PG_URL, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
+
+
+def make_settings(url: str, **overrides: object) -> Settings:
+    """Settings for a test platform on ``url``."""
+    return Settings(database_url=url, log_format="text", **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Settings pointing at the test database."""
+    return make_settings(database_url)
+
+
+@pytest.fixture
+def platform(settings: Settings) -> Iterator[Platform]:
+    """A migrated database with the whole platform wired on it."""
+    db = database(settings)
+    upgrade(db.engine)
+    db.dispose()
+    plat = build_platform(settings)
+    try:
+        yield plat
+    finally:
+        plat.close()
