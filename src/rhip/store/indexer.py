@@ -9,49 +9,51 @@ from rhip.store.hashing import exact_hash, identity, target_hash, token_hashes, 
 from rhip.store.tables import INDEX_BITS
 
 Rows = dict[str, list[tuple[Any, ...]]]
+Tails = dict[str, list[tuple[Any, ...]]]
 
 
-def index_rows(resource_type: str, pid: int, entries: IndexEntries, rows: Rows) -> int:
-    """Append the rows of one resource to ``rows`` (kind → list) and return its index mask."""
+def index_tails(resource_type: str, entries: IndexEntries) -> tuple[Tails, int]:
+    """The index rows of one resource without their leading pid, by kind, and the resource's index mask.
+
+    Built before the unit of work takes the database's write lock; the flush prefixes the pid, which is
+    only known (for new resources) once the lock is held.
+    """
     comp = entries.compartment
+    tails: Tails = {}
     mask = 0
+    rt = resource_type
     if entries.strings:
         mask |= INDEX_BITS["strings"]
-        rows["strings"].extend(
-            (pid, comp, identity(resource_type, code), norm, exact, exact_hash(resource_type, code, exact))
-            for code, norm, exact in entries.strings
-        )
+        tails["strings"] = [(comp, identity(rt, code), norm, exact, exact_hash(rt, code, exact)) for code, norm, exact in entries.strings]
     if entries.tokens:
         mask |= INDEX_BITS["tokens"]
-        out = rows["tokens"]
-        for code, system, value in entries.tokens:
-            out.append((pid, comp, identity(resource_type, code), *token_hashes(resource_type, code, system, value), value[:200]))
+        tails["tokens"] = [(comp, identity(rt, code), *token_hashes(rt, code, system, value), value[:200])
+                           for code, system, value in entries.tokens]  # fmt: skip
     if entries.dates:
         mask |= INDEX_BITS["dates"]
-        rows["dates"].extend((pid, comp, identity(resource_type, code), low, high) for code, low, high in entries.dates)
+        tails["dates"] = [(comp, identity(rt, code), low, high) for code, low, high in entries.dates]
     if entries.numbers:
         mask |= INDEX_BITS["numbers"]
-        rows["numbers"].extend((pid, comp, identity(resource_type, code), value) for code, value in entries.numbers)
+        tails["numbers"] = [(comp, identity(rt, code), value) for code, value in entries.numbers]
     if entries.quantities:
         mask |= INDEX_BITS["quantities"]
-        rows["quantities"].extend(
-            (pid, comp, identity(resource_type, code), *units_hashes(resource_type, code, system, unit), low, high)
-            for code, system, unit, low, high in entries.quantities
-        )
+        tails["quantities"] = [(comp, identity(rt, code), *units_hashes(rt, code, system, unit), low, high)
+                               for code, system, unit, low, high in entries.quantities]  # fmt: skip
     if entries.references:
         mask |= INDEX_BITS["references"]
-        rows["references"].extend(
-            (pid, comp, identity(resource_type, code), ttype, tid, url[:512] if url else None,
-             target_hash(resource_type, code, ttype, tid, url))
-            for code, ttype, tid, url in entries.references
-        )  # fmt: skip
+        tails["references"] = [(comp, identity(rt, code), ttype, tid, url[:512] if url else None, target_hash(rt, code, ttype, tid, url))
+                               for code, ttype, tid, url in entries.references]  # fmt: skip
     if entries.uris:
         mask |= INDEX_BITS["uris"]
-        rows["uris"].extend(
-            (pid, comp, identity(resource_type, code), uri[:512], uri_hash(resource_type, code, uri))
-            for code, uri in entries.uris
-        )
-    return mask
+        tails["uris"] = [(comp, identity(rt, code), uri[:512], uri_hash(rt, code, uri)) for code, uri in entries.uris]
+    return tails, mask
+
+
+def add_rows(pid: int, tails: Tails, rows: Rows) -> None:
+    """Append one resource's index rows, pid first, to ``rows`` (kind → list)."""
+    key = (pid,)
+    for kind, items in tails.items():
+        rows[kind].extend([key + t for t in items])
 
 
 INDEX_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -22,10 +22,9 @@ from rhip.core.ids import is_valid_fhir_id, new_resource_id
 from rhip.db import dialect, outbox
 from rhip.fhir.events import ResourceCreated, ResourceDeleted, ResourceUpdated
 from rhip.fhir.repository import StoredResource
-from rhip.fhir.search.extract import IndexEntries
 from rhip.store.context import StoreContext
 from rhip.store.hashing import h64
-from rhip.store.indexer import INDEX_COLUMNS, Rows, index_rows
+from rhip.store.indexer import INDEX_COLUMNS, Rows, Tails, add_rows, index_tails
 from rhip.store.reader import instant
 from rhip.store.tables import INDEX_BITS, INDEX_TABLES, resource, resource_version
 
@@ -45,7 +44,8 @@ class _Row:
     deleted: bool
     db_mask: int  # index tables holding rows for the version in the database
     compartment: str | None = None
-    entries: IndexEntries | None = None
+    tails: Tails | None = None  # index rows of the newest version, without their pid
+    mask: int = 0  # index tables those rows go to
     vid: int = 0
     dirty: bool = False
 
@@ -146,8 +146,9 @@ class UnitOfWork:
         body = {k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")}
         stored = {"resourceType": row.res_type, "id": row.res_id, "meta": meta, **body}
         entries = self.ctx.extractor.extract(stored)
+        row.tails, row.mask = index_tails(row.res_type, entries)
         content = orjson.dumps(stored)
-        row.version, row.deleted, row.entries, row.dirty = version, False, entries, True
+        row.version, row.deleted, row.dirty = version, False, True
         row.compartment = entries.compartment
         self._versions.append(_Version(row, version, now, method, False, entries.compartment, content, created))
         event = ResourceCreated if created else ResourceUpdated
@@ -199,7 +200,7 @@ class UnitOfWork:
             return None
         now = self.now_us()
         row.version += 1
-        row.deleted, row.entries, row.dirty = True, None, True
+        row.deleted, row.tails, row.mask, row.dirty = True, None, 0, True
         self._versions.append(_Version(row, row.version, now, "DELETE", True, row.compartment, None))
         self.events.append(ResourceDeleted(resource_type, id, row.version, row.compartment))
         return StoredResource(resource_type, id, row.version, instant(now), True, None, "DELETE")
@@ -247,7 +248,10 @@ class UnitOfWork:
                 for kind, bit in INDEX_BITS.items():
                     if row.db_mask & bit:
                         stale[kind].append(row.pid)
-            mask = index_rows(row.res_type, row.pid, row.entries, index) if (row.entries and not row.deleted) else 0
+            mask = 0
+            if row.tails and not row.deleted:
+                add_rows(row.pid, row.tails, index)
+                mask = row.mask
             record = (row.pid, row.res_type, row.res_id, row.version, row.vid, now, row.deleted, row.compartment, mask)
             (updates if row.in_db else inserts).append(record)
             row.in_db, row.db_mask, row.dirty = True, mask, False

@@ -89,6 +89,7 @@ class IndexExtractor:
         self.index_token_text = index_token_text
         self._compartment = patient_compartment()
         self._params: dict[str, list[SearchParam]] = {}
+        self._by_key: dict[str, tuple[dict[str, list[SearchParam]], list[SearchParam]]] = {}
 
     def params(self, resource_type: str) -> list[SearchParam]:
         """The indexed (non-column) parameters of a type."""
@@ -96,17 +97,33 @@ class IndexExtractor:
         if found is None:
             found = [p for p in self.registry.for_type(resource_type).values() if p.extract is not None and not p.derived_from]
             self._params[resource_type] = found
+            by_key: dict[str, list[SearchParam]] = {}
+            always: list[SearchParam] = []
+            for p in found:
+                if p.first_keys is None:
+                    always.append(p)
+                for key in p.first_keys or ():
+                    by_key.setdefault(key, []).append(p)
+            self._by_key[resource_type] = (by_key, always)
         return found
+
+    def _present_params(self, resource_type: str, resource: dict[str, Any]) -> list[SearchParam]:
+        """The parameters that can have values in this resource, in registry order."""
+        if resource_type not in self._by_key:
+            self.params(resource_type)
+        by_key, always = self._by_key[resource_type]
+        chosen: dict[int, SearchParam] = {id(p): p for p in always}
+        for key in resource:
+            for p in by_key.get(key, ()):
+                chosen[id(p)] = p
+        return list(chosen.values())
 
     def extract(self, resource: dict[str, Any]) -> IndexEntries:
         """All index entries of one resource, plus its Patient-compartment id."""
         rtype = resource["resourceType"]
         entries = IndexEntries()
         cache: dict[Any, Any] = {}
-        present = resource.keys()
-        for param in self.params(rtype):
-            if param.first_keys is not None and param.first_keys.isdisjoint(present):
-                continue
+        for param in self._present_params(rtype, resource):
             nodes = cache.get(param.expression)
             if nodes is None:
                 assert param.extract is not None
@@ -337,6 +354,18 @@ class IndexExtractor:
         root: Node = (resource, resource["resourceType"])
         *leading, last = param.components
         for base in bases:
+            # The last component first: without its value there is nothing to index, and most composites
+            # of a resource have none (an Observation has one kind of value).
+            sk = (id(base[0]), last.expression, last.type)
+            scratch = cache.get(sk)
+            if scratch is None:
+                scratch = IndexEntries()
+                for node in last.evaluate([base], root):
+                    self.add(last.type, "", node, scratch)
+                cache[sk] = scratch
+            if not (scratch.quantities or scratch.tokens or scratch.strings or scratch.dates or scratch.numbers
+                    or scratch.references or scratch.uris):  # fmt: skip
+                continue
             keys = [""]
             for comp in leading:
                 ck = (id(base[0]), comp.expression, comp.type)
@@ -349,13 +378,6 @@ class IndexExtractor:
                     break
             if not keys:
                 continue
-            sk = (id(base[0]), last.expression, last.type)
-            scratch = cache.get(sk)
-            if scratch is None:
-                scratch = IndexEntries()
-                for node in last.evaluate([base], root):
-                    self.add(last.type, "", node, scratch)
-                cache[sk] = scratch
             prefix = param.code + "$"
             for key in keys:
                 code = prefix + key

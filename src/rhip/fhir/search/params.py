@@ -75,6 +75,7 @@ class SearchParam:
 
 _TERM = re.compile(r"^\(*\s*(?P<root>[A-Z][A-Za-z]*)(?:\.(?P<step>[a-z][A-Za-z0-9]*))?(?P<rest>.*)$")
 _RELATIVE = re.compile(r"^\(*\s*(?P<step>[a-z][A-Za-z0-9]*)")
+_AS_TYPE = re.compile(r"^\(*\s*[a-z][A-Za-z0-9]*\s*(?:\.as\(|as\s+)(?P<type>[A-Za-z]+)\)?\)?$")
 
 
 def _split_union(expression: str) -> list[str]:
@@ -106,20 +107,27 @@ def _first_keys(
     """The top-level JSON keys an expression reads, so extraction can skip absent parameters cheaply."""
     if not expression or "%" in expression:
         return None
+    if any(marker in expression for marker in ("exists(", "empty(", "not(", " and ", " or ")):
+        return None  # a boolean expression has a value (false) also when its elements are absent
     keys: set[str] = set()
     for part in _split_union(expression):
         m = _TERM.match(part)
         if not m or m["root"] not in (rtype, "Resource", "DomainResource"):
             return None
         if m["step"] is None:
-            # The whole resource is the focus (composites on Observation): the components read it.
+            # The whole resource is the focus (composites on Observation): without a value for the last
+            # component there is nothing to index, so its keys decide (valueQuantity for code-value-quantity).
             if m["rest"].strip(" )") or not components:
                 return None
-            for comp in components:
-                cm = _RELATIVE.match(comp)
-                if not cm:
-                    return None
-                keys |= _keys_of(table, rtype, cm["step"])
+            cm = _RELATIVE.match(components[-1])
+            if not cm:
+                return None
+            step_keys = _keys_of(table, rtype, cm["step"])
+            narrowed = _AS_TYPE.search(components[-1])
+            if narrowed:
+                wanted = cm["step"] + narrowed["type"][:1].upper() + narrowed["type"][1:]
+                step_keys = {k for k in step_keys if k.lower() == wanted.lower()} or step_keys
+            keys |= step_keys
         else:
             keys |= _keys_of(table, rtype, m["step"])
     return frozenset(keys)
