@@ -31,6 +31,7 @@ from _common import ROOT, Server, machine, percentiles, reset_database, write_re
 from rhip.synth.sample import SampleRegion, as_transaction  # noqa: E402
 
 SEED = 11
+RECONNECT_EVERY = 10
 
 
 def bundle_file(resources: int) -> Path:
@@ -88,11 +89,18 @@ def run_clients(port: int, path: Path, clients: int, server: Server, report_ever
     def post_all() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
+        sent = 0
         while not stop.is_set():
             with lock:
                 line = fh.readline()
             if not line:
                 return
+            sent += 1
+            if sent % RECONNECT_EVERY == 0:
+                # Many senders come and go in a region; reconnecting spreads the load over the server's
+                # workers as they would, where eight pinned keep-alive connections could land on one.
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
             started = time.perf_counter()
             conn.request("POST", "/fhir", line, headers)
             resp = conn.getresponse()

@@ -36,6 +36,7 @@ from _common import ROOT, Server, machine, percentiles, write_result  # noqa: E4
 ID_CARD = "urn:oid:2.16.156.10011.1.3"
 ICD10 = "urn:oid:2.16.156.10011.2.3.3.11"
 LOINC = "http://loinc.org"
+RECONNECT_EVERY = 200
 
 
 def sample_values(url: str, n: int, seed: int) -> dict[str, list[str]]:
@@ -107,6 +108,10 @@ def throughput(port: int, paths: list[str], clients: int, seconds: float, server
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         local = []
         while not stop.is_set():
+            if len(local) % RECONNECT_EVERY == RECONNECT_EVERY - 1:
+                # As in fhir_ingest.py: clients come and go, so the load spreads over the workers.
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             path = rng.choice(paths)
             started = time.perf_counter()
             status, _ = fetch(conn, path)

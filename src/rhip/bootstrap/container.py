@@ -25,6 +25,7 @@ from rhip.fhir.validation import Validator, validator
 from rhip.bootstrap.settings import Settings
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.repository import SqlFhirRepository
+from rhip.store.write_service import RemoteWriter
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -49,12 +50,12 @@ class Platform:
         self.db.dispose()
 
 
-def database(settings: Settings) -> Database:
+def database(settings: Settings, cache_mb: int | None = None) -> Database:
     """The database of the settings (not migrated)."""
     config = DatabaseConfig(
         url=settings.database_url,
         sqlite_synchronous=settings.sqlite.synchronous,
-        sqlite_cache_mb=settings.sqlite.cache_mb,
+        sqlite_cache_mb=cache_mb or settings.sqlite.cache_mb,
         sqlite_busy_timeout_ms=settings.sqlite.busy_timeout_ms,
         sqlite_wal_autocheckpoint=settings.sqlite.wal_autocheckpoint,
         pool_size=settings.pool_size,
@@ -85,6 +86,7 @@ def build_platform(settings: Settings, *, require_schema: bool = True) -> Platfo
         clock=SystemClock(),
         events=events,
         limits=StoreLimits(max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max),
+        writer=RemoteWriter(settings.server.writer_socket) if settings.server.writer_socket else None,
     )
     repository = SqlFhirRepository(ctx)
     parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)

@@ -16,9 +16,11 @@ class SqliteSettings(BaseModel):
     """Tuning of the embedded SQLite database."""
 
     synchronous: Literal["FULL", "NORMAL"] = Field("FULL", description="FULL: a commit survives power loss")
-    cache_mb: int = Field(32, ge=1, description="page cache per connection (the OS caches the file too)")
+    cache_mb: int = Field(16, ge=1, description="page cache per connection (the OS caches the file too)")
     busy_timeout_ms: int = Field(30_000, ge=0)
     wal_autocheckpoint: int = Field(10_000, ge=100, description="WAL pages before a checkpoint")
+    writer_cache_mb: int = Field(64, ge=1, description="page cache of the writer process (multi-worker servers)")
+    writer_linger_ms: float = Field(3.0, ge=0, description="how long the writer waits to commit several requests at once")
 
 
 class ServerSettings(BaseModel):
@@ -30,6 +32,8 @@ class ServerSettings(BaseModel):
     threads: int = Field(4, ge=1, description="requests served at once per worker process")
     public_base_url: str | None = Field(None, description="the FHIR base URL clients see, e.g. https://rhip.example.cn/fhir")
     max_body_mb: int = Field(32, ge=1, description="largest accepted request body")
+    writer_process: bool = Field(True, description="with several workers on SQLite, let one process do the writes")
+    writer_socket: str | None = Field(None, description="set by `rhip serve` for its workers; not for users")
 
 
 class FhirSettings(BaseModel):

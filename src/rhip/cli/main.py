@@ -15,9 +15,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from rhip import __version__
-from rhip.bootstrap.container import SchemaOutOfDate, build_platform, database
+from rhip.bootstrap.container import Platform, SchemaOutOfDate, build_platform, database, settle_heap
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
+from rhip.bootstrap.writer import WriterProcess
 from rhip.db.migrate import current_revision, head_revision, upgrade
 from rhip.fhir.bulk import BulkImporter, export_resources, importable_files
 
@@ -33,12 +34,26 @@ def _settings() -> Settings:
     return settings
 
 
-def _platform(settings: Settings):  # type: ignore[no-untyped-def]
+def _platform(settings: Settings) -> Platform:
     try:
-        return build_platform(settings)
+        platform = build_platform(settings)
     except SchemaOutOfDate as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    settle_heap()
+    return platform
+
+
+def _require_schema(settings: Settings) -> None:
+    """Refuse to start on a database whose schema is not current (without loading the platform)."""
+    db = database(settings)
+    try:
+        current, head = current_revision(db.engine), head_revision()
+    finally:
+        db.dispose()
+    if current != head:
+        console.print(f"[red]database schema is at {current or 'nothing'}, the code needs {head}: run `rhip db upgrade`[/red]")
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -95,20 +110,28 @@ def serve(
     if workers:
         os.environ["RHIP_SERVER__WORKERS"] = str(workers)
     settings = _settings()
-    platform = _platform(settings)
-    platform.close()
+    _require_schema(settings)
+    writer = None
+    if settings.database_url.startswith("sqlite") and settings.server.workers > 1 and settings.server.writer_process:
+        # One process writes for all workers (see rhip.store.write_service); workers find it by this variable.
+        writer = WriterProcess(settings)
+        os.environ["RHIP_SERVER__WRITER_SOCKET"] = writer.start()
     console.print(f"rhip {__version__} serving on http://{settings.server.host}:{settings.server.port}/fhir "
-                  f"({settings.database_url.split('://', 1)[0]})")  # fmt: skip
-    uvicorn.run(
-        "rhip.web.app:create_app_from_env",
-        factory=True,
-        host=settings.server.host,
-        port=settings.server.port,
-        workers=settings.server.workers,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-    )
+                  f"({settings.database_url.split('://', 1)[0]}, {settings.server.workers} worker(s))")  # fmt: skip
+    try:
+        uvicorn.run(
+            "rhip.web.app:create_app_from_env",
+            factory=True,
+            host=settings.server.host,
+            port=settings.server.port,
+            workers=settings.server.workers,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        if writer is not None:
+            writer.stop()
 
 
 @app.command("import")

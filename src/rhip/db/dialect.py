@@ -86,3 +86,15 @@ def lock_key(conn: Connection, key: int) -> None:
 def for_update(conn: Connection) -> str:
     """The row-lock suffix for a SELECT inside a write transaction."""
     return " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+
+
+def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Run a statement written with ``{m}`` placeholders once per row, through the driver."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql.format(m=mark), rows)
+    finally:
+        cursor.close()

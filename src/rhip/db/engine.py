@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from rhip.core.errors import StorageUnavailable
+from rhip.db.checkpoint import WalCheckpointer
 from rhip.db.group_commit import GroupCommitter
 
 T = TypeVar("T")
 
 WRITE_OPTION = "rhip_write"
+_CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
 LOCK_KEY = "rhip_write_lock"
 
 
@@ -62,9 +65,9 @@ class DatabaseConfig:
 
     url: str
     sqlite_synchronous: str = "FULL"  # FULL: a commit survives power loss; NORMAL is faster, still crash-safe
-    sqlite_cache_mb: int = 32
+    sqlite_cache_mb: int = 16
     sqlite_busy_timeout_ms: int = 30_000
-    # Pages in the WAL before a commit checkpoints it: bigger means fewer, cheaper checkpoints during ingest.
+    # WAL pages after which the background checkpointer restarts the WAL (rhip.db.checkpoint).
     sqlite_wal_autocheckpoint: int = 10_000
     pool_size: int = 8
     echo: bool = False
@@ -91,11 +94,16 @@ def _sqlite_engine(config: DatabaseConfig) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={config.sqlite_busy_timeout_ms}")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.execute("PRAGMA foreign_keys=OFF")
-        cur.execute(f"PRAGMA wal_autocheckpoint={config.sqlite_wal_autocheckpoint}")
+        # Checkpoints run in the background (rhip.db.checkpoint); this is the safety net if they do not.
+        cur.execute(f"PRAGMA wal_autocheckpoint={config.sqlite_wal_autocheckpoint * 10}")
         cur.execute(f"PRAGMA journal_size_limit={config.sqlite_wal_autocheckpoint * 4096 * 2}")
         cur.close()
 
-    lock = WriteLock(os.path.abspath(url.database) if url.database and url.database != ":memory:" else None)
+    path = os.path.abspath(url.database) if url.database and url.database != ":memory:" else None
+    lock = WriteLock(path)
+    checkpointer = WalCheckpointer(path, lock, config.sqlite_wal_autocheckpoint) if path is not None else None
+    if checkpointer is not None:
+        _CHECKPOINTERS[engine] = checkpointer
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -104,6 +112,8 @@ def _sqlite_engine(config: DatabaseConfig) -> Engine:
             return
         lock.acquire()
         conn.info[LOCK_KEY] = lock
+        if checkpointer is not None:
+            checkpointer.start()  # in every process that writes; idempotent
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except Exception:
@@ -141,6 +151,11 @@ class Database:
         self.engine = engine
         self.backend = engine.dialect.name  # "sqlite" | "postgresql"
         self._grouped = GroupCommitter(self.write) if self.backend == "sqlite" else None
+
+    def linger(self, seconds: float, until: int) -> None:
+        """Let group commits wait up to ``seconds`` for ``until`` units (the writer process uses this)."""
+        if self.backend == "sqlite":
+            self._grouped = GroupCommitter(self.write, linger_s=seconds, linger_until=until)
 
     def run_grouped(self, job: Callable[[Connection], T]) -> T:
         """Run a write job that needs the database only for its writes, committed when this returns.
@@ -184,5 +199,8 @@ class Database:
             raise StorageUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the checkpoint thread and close every pooled connection."""
+        checkpointer = _CHECKPOINTERS.pop(self.engine, None)
+        if checkpointer is not None:
+            checkpointer.stop()
         self.engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rhip.core.clock import Clock
 from rhip.core.events import EventBus
@@ -11,6 +12,7 @@ from rhip.fhir.definitions import StructureTable
 from rhip.fhir.repository import ResourceValidator
 from rhip.fhir.search.extract import IndexExtractor
 from rhip.fhir.search.params import SearchParamRegistry
+from rhip.store.apply import PreparedWrite
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,13 @@ class StoreLimits:
     search_cache_max: int = 100_000  # pids kept for paging a sorted search
     search_cache_ttl_s: int = 3600
     history_max_count: int = 1000
+
+
+class Writer(Protocol):
+    """Where prepared writes go when another process owns the database's writes."""
+
+    def write(self, prepared: PreparedWrite) -> None:
+        """Store ``prepared``; return once committed."""
 
 
 @dataclass(frozen=True)
@@ -35,3 +44,4 @@ class StoreContext:
     clock: Clock
     events: EventBus | None = None
     limits: StoreLimits = field(default_factory=StoreLimits)
+    writer: Writer | None = None  # the writer process, when this process is one of several HTTP workers

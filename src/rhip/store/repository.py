@@ -165,6 +165,8 @@ class SqlFhirRepository:
                 yield tx
                 if tx.uow.connected:
                     tx.uow.flush()
+                elif tx.uow.pending and self.ctx.writer is not None:
+                    self.ctx.writer.write(tx.uow.prepare())
                 elif tx.uow.pending:
                     self.ctx.db.run_grouped(tx.uow.flush_on)
         except IntegrityError as exc:

@@ -8,7 +8,6 @@ of work flush first, so they see its own writes.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,17 +18,15 @@ from sqlalchemy import Connection, select, text
 from rhip.core.errors import Conflict, InvalidRequest, ValidationFailed, VersionConflict
 from rhip.core.events import Event
 from rhip.core.ids import is_valid_fhir_id, new_resource_id
-from rhip.db import dialect, outbox
+from rhip.db import dialect
 from rhip.fhir.events import ResourceCreated, ResourceDeleted, ResourceUpdated
 from rhip.fhir.repository import StoredResource
+from rhip.store.apply import PreparedWrite, RowWrite, VersionWrite, apply
 from rhip.store.context import StoreContext
 from rhip.store.hashing import h64
-from rhip.store.indexer import INDEX_COLUMNS, Rows, Tails, add_rows, index_tails
+from rhip.store.indexer import Tails, index_tails
 from rhip.store.reader import instant
-from rhip.store.tables import INDEX_BITS, INDEX_TABLES, resource, resource_version
-
-RESOURCE_COLUMNS = ("pid", "res_type", "res_id", "version", "vid", "updated_us", "deleted", "compartment", "index_mask")
-VERSION_COLUMNS = ("vid", "pid", "res_type", "res_id", "version", "updated_us", "method", "deleted", "compartment", "content")
+from rhip.store.tables import resource
 
 
 @dataclass(slots=True)
@@ -225,69 +222,36 @@ class UnitOfWork:
         """Write every buffered version on ``conn`` (a shared group-commit transaction, or the unit's own)."""
         if not self._versions:
             return
-        self._check_claimed(conn)
+        prepared, touched = self._prepare()
+        pids = apply(conn, prepared)
+        self._settle(prepared, touched, pids)
+
+    def prepare(self) -> PreparedWrite:
+        """The buffered writes as plain data, for a writer elsewhere (the unit may not be used afterwards)."""
+        prepared, _ = self._prepare()
+        return prepared
+
+    def _prepare(self) -> tuple[PreparedWrite, list[_Row]]:
         versions, self._versions = self._versions, []
-        new_rows = [r for r in {id(v.row): v.row for v in versions}.values() if r.pid is None]
-        for row, pid in zip(new_rows, dialect.allocate_ids(conn, resource, "pid", "resource_pid_seq", len(new_rows)), strict=True):
-            row.pid = pid
-        vids = dialect.allocate_ids(conn, resource_version, "vid", "resource_version_vid_seq", len(versions))
-        version_rows = []
-        for v, vid in zip(versions, vids, strict=True):
-            v.row.vid = vid
-            version_rows.append((vid, v.row.pid, v.row.res_type, v.row.res_id, v.version, v.updated_us, v.method, v.deleted, v.compartment, v.content))
-        dialect.insert_rows(conn, resource_version, VERSION_COLUMNS, version_rows)
-
-        touched = [r for r in {id(v.row): v.row for v in versions}.values() if r.dirty]
-        index: Rows = defaultdict(list)
-        stale: dict[str, list[int]] = defaultdict(list)
-        inserts, updates = [], []
-        now = versions[-1].updated_us
-        for row in touched:
-            assert row.pid is not None
-            if row.in_db:
-                for kind, bit in INDEX_BITS.items():
-                    if row.db_mask & bit:
-                        stale[kind].append(row.pid)
-            mask = 0
-            if row.tails and not row.deleted:
-                add_rows(row.pid, row.tails, index)
-                mask = row.mask
-            record = (row.pid, row.res_type, row.res_id, row.version, row.vid, now, row.deleted, row.compartment, mask)
-            (updates if row.in_db else inserts).append(record)
-            row.in_db, row.db_mask, row.dirty = True, mask, False
-        for kind, pids in stale.items():
-            dialect.delete_by_keys(conn, INDEX_TABLES[kind], "pid", pids)
-        dialect.insert_rows(conn, resource, RESOURCE_COLUMNS, inserts)
-        if updates:
-            mark = "?" if conn.dialect.name == "sqlite" else "%s"
-            sql = (f"UPDATE resource SET version={mark}, vid={mark}, updated_us={mark}, deleted={mark}, "
-                   f"compartment={mark}, index_mask={mark} WHERE pid={mark}")  # fmt: skip
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.executemany(sql, [(u[3], u[4], u[5], u[6], u[7], u[8], u[0]) for u in updates])
-            finally:
-                cursor.close()
-        for kind, rows in index.items():
-            dialect.insert_rows(conn, INDEX_TABLES[kind], INDEX_COLUMNS[kind], rows, skip_duplicates=True)
-        outbox.append(
-            conn,
-            [
-                ("ResourceDeleted" if v.deleted else ("ResourceCreated" if v.created else "ResourceUpdated"),
-                 v.row.res_type, v.row.res_id, v.version, v.compartment, v.updated_us)
-                for v in versions
-            ],
-        )  # fmt: skip
-
-    def _check_claimed(self, conn: Connection) -> None:
         claimed, self._claimed = self._claimed, {}
-        for rtype, ids in claimed.items():
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                taken = conn.execute(
-                    select(resource.c.res_id).where(resource.c.res_type == rtype, resource.c.res_id.in_(chunk)).limit(1)
-                ).scalar()
-                if taken is not None:
-                    raise Conflict(f"{rtype}/{taken} already exists")
+        touched = list({id(v.row): v.row for v in versions}.values())
+        position = {id(row): i for i, row in enumerate(touched)}
+        rows = [
+            RowWrite(r.res_type, r.res_id, r.pid, r.in_db, r.version, r.deleted, r.compartment, r.db_mask,
+                     0 if r.deleted else r.mask, None if r.deleted else r.tails)  # fmt: skip
+            for r in touched
+        ]
+        writes = [
+            VersionWrite(position[id(v.row)], v.version, v.updated_us, v.method, v.deleted, v.compartment, v.content, v.created)
+            for v in versions
+        ]
+        return PreparedWrite(rows, writes, claimed), touched
+
+    @staticmethod
+    def _settle(prepared: PreparedWrite, touched: list[_Row], pids: list[int]) -> None:
+        # The rows are in the database now: later writes in this unit update them.
+        for row, written, pid in zip(touched, prepared.rows, pids, strict=True):
+            row.pid, row.in_db, row.db_mask, row.dirty = pid, True, written.mask, False
 
     def current_pid(self, resource_type: str, id: str) -> int | None:
         """The pid of a resource (flushing first), or None when unknown."""
