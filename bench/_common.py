@@ -40,8 +40,12 @@ def reset_database(url: str) -> None:
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
         engine.dispose()
-    subprocess.run([sys.executable, "-m", "rhip.cli.main", "db", "upgrade"], env={**os.environ, "RHIP_DATABASE_URL": url},
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "rhip.cli.main", "db", "upgrade"],
+        env={**os.environ, "RHIP_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+    )
 
 
 class Server:
@@ -50,11 +54,23 @@ class Server:
     def __init__(self, url: str, workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         env = {**os.environ, "RHIP_DATABASE_URL": url, "RHIP_LOG_LEVEL": "WARNING", **(extra_env or {})}
+        self.log = (ROOT / "var" / "bench-server.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rhip.cli.main", "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(ROOT / "var" / "bench-server.log", "ab"),
+            [
+                sys.executable,
+                "-m",
+                "rhip.cli.main",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
             start_new_session=True,
-        )  # fmt: skip
+        )
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -93,6 +109,7 @@ class Server:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -104,7 +121,12 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
 
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 2)}
+    return {
+        "p50_ms": at(0.50),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
 
 
 def machine() -> dict[str, Any]:

@@ -26,9 +26,9 @@ from pathlib import Path
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, machine, percentiles, reset_database, write_result  # noqa: E402
+from _common import ROOT, Server, machine, percentiles, reset_database, write_result
 
-from rhip.synth.sample import SampleRegion, as_transaction  # noqa: E402
+from rhip.synth.sample import SampleRegion, as_transaction
 
 SEED = 11
 RECONNECT_EVERY = 10
@@ -61,7 +61,12 @@ def load_reference_data(port: int) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port)
     n = 0
     for r in region.organizations() + region.practitioners():
-        conn.request("PUT", f"/fhir/{r['resourceType']}/{r['id']}", orjson.dumps(r), {"Content-Type": "application/fhir+json"})
+        conn.request(
+            "PUT",
+            f"/fhir/{r['resourceType']}/{r['id']}",
+            orjson.dumps(r),
+            {"Content-Type": "application/fhir+json"},
+        )
         resp = conn.getresponse()
         resp.read()
         assert resp.status in (200, 201), resp.status
@@ -69,7 +74,9 @@ def load_reference_data(port: int) -> int:
     return n
 
 
-def run_clients(port: int, path: Path, clients: int, server: Server, report_every: float) -> dict[str, object]:
+def run_clients(
+    port: int, path: Path, clients: int, server: Server, report_every: float
+) -> dict[str, object]:
     """Post every Bundle of ``path`` with ``clients`` concurrent connections."""
     lock = threading.Lock()
     fh = path.open("rb")
@@ -136,15 +143,23 @@ def run_clients(port: int, path: Path, clients: int, server: Server, report_ever
         peak_rss = max(peak_rss, rss)
         rate = (n - last_n) / (now - last_t)
         intervals.append({"at_resources": n, "resources_per_s": round(rate), "rss_mb": round(rss)})
-        print(f"  {n:>9,} resources  {rate:>7,.0f}/s now  {n / (now - started):>7,.0f}/s overall  server RSS {rss:,.0f} MB", flush=True)
+        print(
+            f"  {n:>9,} resources  {rate:>7,.0f}/s now  {n / (now - started):>7,.0f}/s overall  server RSS {rss:,.0f} MB",
+            flush=True,
+        )
         last_t, last_n = now, n
     elapsed = (finished[0] if finished else time.perf_counter()) - started
     fh.close()
     return {
-        "resources": done["resources"], "bundles": done["bundles"], "errors": done["errors"], "seconds": round(elapsed, 1),
-        "resources_per_s": round(done["resources"] / elapsed), "bundle_latency": percentiles(latencies),
-        "peak_rss_mb": round(peak_rss), "intervals": intervals,
-    }  # fmt: skip
+        "resources": done["resources"],
+        "bundles": done["bundles"],
+        "errors": done["errors"],
+        "seconds": round(elapsed, 1),
+        "resources_per_s": round(done["resources"] / elapsed),
+        "bundle_latency": percentiles(latencies),
+        "peak_rss_mb": round(peak_rss),
+        "intervals": intervals,
+    }
 
 
 def floor(url: str, path: Path, limit: int) -> dict[str, float]:
@@ -170,8 +185,13 @@ def floor(url: str, path: Path, limit: int) -> dict[str, float]:
             cur.close()
 
     meta = sa.MetaData()
-    bare = sa.Table("bare_insert", meta, sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-                    sa.Column("res_type", sa.String(64)), sa.Column("content", sa.LargeBinary))  # fmt: skip
+    bare = sa.Table(
+        "bare_insert",
+        meta,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("res_type", sa.String(64)),
+        sa.Column("content", sa.LargeBinary),
+    )
     meta.drop_all(engine)
     meta.create_all(engine)
     rows_done = 0
@@ -179,7 +199,10 @@ def floor(url: str, path: Path, limit: int) -> dict[str, float]:
     with path.open("rb") as fh:
         for line in fh:
             bundle = orjson.loads(line)
-            rows = [{"res_type": e["resource"]["resourceType"], "content": orjson.dumps(e["resource"])} for e in bundle["entry"]]
+            rows = [
+                {"res_type": e["resource"]["resourceType"], "content": orjson.dumps(e["resource"])}
+                for e in bundle["entry"]
+            ]
             with engine.begin() as conn:
                 conn.execute(bare.insert(), rows)
             rows_done += len(rows)
@@ -211,17 +234,29 @@ def main() -> int:
         result = run_clients(server.port, path, args.clients, server, args.report_every)
     finally:
         server.stop()
-    print("measuring the floor (bare one-table insert, SQLAlchemy Core, one transaction per Bundle) …", flush=True)
+    print(
+        "measuring the floor (bare one-table insert, SQLAlchemy Core, one transaction per Bundle) …",
+        flush=True,
+    )
     base = floor(args.db, path, args.floor_rows)
     ratio = result["resources_per_s"] / base["sqlalchemy_core_rows_per_s"]  # type: ignore[operator]
     out = {
-        "benchmark": "fhir_ingest", "database": kind, "machine": machine(), "clients": args.clients, "workers": args.workers,
-        "reference_resources": reference, **result, "floor": base, "ratio_to_floor": round(ratio, 3),
-    }  # fmt: skip
+        "benchmark": "fhir_ingest",
+        "database": kind,
+        "machine": machine(),
+        "clients": args.clients,
+        "workers": args.workers,
+        "reference_resources": reference,
+        **result,
+        "floor": base,
+        "ratio_to_floor": round(ratio, 3),
+    }
     lat = result["bundle_latency"]
-    print(f"\n{kind}: {result['resources']:,} resources in {result['seconds']} s = {result['resources_per_s']:,} resources/s "
-          f"(Bundle p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms), peak server RSS {result['peak_rss_mb']} MB, "
-          f"errors {result['errors']}")  # type: ignore[index]  # fmt: skip
+    print(
+        f"\n{kind}: {result['resources']:,} resources in {result['seconds']} s = {result['resources_per_s']:,} resources/s "
+        f"(Bundle p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms), peak server RSS {result['peak_rss_mb']} MB, "
+        f"errors {result['errors']}"
+    )  # type: ignore[index]
     print(f"floor: {base['sqlalchemy_core_rows_per_s']:,} rows/s; ratio {ratio:.2f}")
     print(f"written to {write_result(f'fhir_ingest-{kind}', out).relative_to(ROOT)}")
     return 0 if result["errors"] == 0 else 1

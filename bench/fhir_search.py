@@ -25,13 +25,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import orjson
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, machine, percentiles, write_result  # noqa: E402
+from _common import ROOT, Server, machine, percentiles, write_result
 
 ID_CARD = "urn:oid:2.16.156.10011.1.3"
 ICD10 = "urn:oid:2.16.156.10011.2.3.3.11"
@@ -51,22 +51,38 @@ def sample_values(url: str, n: int, seed: int) -> dict[str, list[str]]:
         ).all()
     engine.dispose()
     chosen = rng.sample([orjson.loads(bytes(p[0])) for p in patients], min(n, len(patients)))
-    queries: dict[str, list[str]] = {k: [] for k in ("identifier", "name_birthdate", "observation", "encounter", "condition_count")}
+    queries: dict[str, list[str]] = {
+        k: [] for k in ("identifier", "name_birthdate", "observation", "encounter", "condition_count")
+    }
     codes = ["8480-6", "29463-7", "8302-2", "8867-4", "85354-9", "1558-6", "4548-4", "718-7", "2093-3"]
     icd = ["I10", "E11.9", "J06.9", "J18.9", "K52.9", "J45.9", "M54.5"]
     for p in chosen:
         ident = next(i["value"] for i in p["identifier"] if i["system"] == ID_CARD)
         queries["identifier"].append("/fhir/Patient?" + urlencode({"identifier": f"{ID_CARD}|{ident}"}))
         name = p["name"][0]["text"]
-        queries["name_birthdate"].append("/fhir/Patient?" + urlencode({"name": name, "birthdate": p["birthDate"]}))
+        queries["name_birthdate"].append(
+            "/fhir/Patient?" + urlencode({"name": name, "birthdate": p["birthDate"]})
+        )
         code = rng.choice(codes)
         since = f"{rng.randint(2021, 2024)}-{rng.randint(1, 12):02d}-01"
         queries["observation"].append(
-            "/fhir/Observation?" + urlencode([("patient", p["id"]), ("code", f"{LOINC}|{code}"), ("date", f"ge{since}"),
-                                              ("_sort", "-date"), ("_count", "50")])  # fmt: skip
+            "/fhir/Observation?"
+            + urlencode(
+                [
+                    ("patient", p["id"]),
+                    ("code", f"{LOINC}|{code}"),
+                    ("date", f"ge{since}"),
+                    ("_sort", "-date"),
+                    ("_count", "50"),
+                ]
+            )
         )
-        queries["encounter"].append("/fhir/Encounter?" + urlencode([("patient", p["id"]), ("_include", "Encounter:service-provider")]))
-        queries["condition_count"].append("/fhir/Condition?" + urlencode([("code", f"{ICD10}|{rng.choice(icd)}"), ("_summary", "count")]))
+        queries["encounter"].append(
+            "/fhir/Encounter?" + urlencode([("patient", p["id"]), ("_include", "Encounter:service-provider")])
+        )
+        queries["condition_count"].append(
+            "/fhir/Condition?" + urlencode([("code", f"{ICD10}|{rng.choice(icd)}"), ("_summary", "count")])
+        )
     queries["_store_size"] = [str(total)]
     return queries
 
@@ -96,7 +112,9 @@ def latency(port: int, paths: list[str], rounds: int) -> dict[str, float]:
     return {**percentiles(samples), "mean_results": round(results / rounds, 1)}
 
 
-def throughput(port: int, paths: list[str], clients: int, seconds: float, server: Server) -> dict[str, object]:
+def throughput(
+    port: int, paths: list[str], clients: int, seconds: float, server: Server
+) -> dict[str, object]:
     """Searches per second with ``clients`` concurrent clients running the mix."""
     stop = threading.Event()
     lock = threading.Lock()
@@ -133,8 +151,15 @@ def throughput(port: int, paths: list[str], clients: int, seconds: float, server
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    return {"clients": clients, "seconds": round(elapsed, 1), "searches": len(samples), "errors": errors[0],
-            "searches_per_s": round(len(samples) / elapsed), "latency": percentiles(samples), "peak_rss_mb": round(peak)}  # fmt: skip
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "searches": len(samples),
+        "errors": errors[0],
+        "searches_per_s": round(len(samples) / elapsed),
+        "latency": percentiles(samples),
+        "peak_rss_mb": round(peak),
+    }
 
 
 def main() -> int:
@@ -155,23 +180,40 @@ def main() -> int:
     store_size = int(queries.pop("_store_size")[0])
     server = Server(args.db, args.workers, {"RHIP_SERVER__THREADS": str(args.threads)})
     try:
-        print(f"{kind} store of {store_size:,} resources; {args.workers} workers × {args.threads} threads", flush=True)
+        print(
+            f"{kind} store of {store_size:,} resources; {args.workers} workers × {args.threads} threads",
+            flush=True,
+        )
         single = {}
         for name, paths in queries.items():
             single[name] = latency(server.port, paths, args.rounds)
             s = single[name]
-            print(f"  {name:16s} p50 {s['p50_ms']:6.2f} ms  p95 {s['p95_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms  "
-                  f"(~{s['mean_results']} results)", flush=True)  # fmt: skip
+            print(
+                f"  {name:16s} p50 {s['p50_ms']:6.2f} ms  p95 {s['p95_ms']:6.2f} ms  p99 {s['p99_ms']:6.2f} ms  "
+                f"(~{s['mean_results']} results)",
+                flush=True,
+            )
         mix = [p for paths in queries.values() for p in paths]
         concurrent = throughput(server.port, mix, args.clients, args.seconds, server)
         lat = concurrent["latency"]
-        print(f"  mix, {args.clients} clients: {concurrent['searches_per_s']:,} searches/s "  # type: ignore[index]
-              f"(p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms), "  # type: ignore[index]
-              f"errors {concurrent['errors']}, peak server RSS {concurrent['peak_rss_mb']} MB", flush=True)
+        print(
+            f"  mix, {args.clients} clients: {concurrent['searches_per_s']:,} searches/s "  # type: ignore[index]
+            f"(p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms, p99 {lat['p99_ms']} ms), "  # type: ignore[index]
+            f"errors {concurrent['errors']}, peak server RSS {concurrent['peak_rss_mb']} MB",
+            flush=True,
+        )
     finally:
         server.stop()
-    out = {"benchmark": "fhir_search", "database": kind, "machine": machine(), "store_resources": store_size,
-           "workers": args.workers, "threads": args.threads, "single_client": single, "concurrent": concurrent}  # fmt: skip
+    out = {
+        "benchmark": "fhir_search",
+        "database": kind,
+        "machine": machine(),
+        "store_resources": store_size,
+        "workers": args.workers,
+        "threads": args.threads,
+        "single_client": single,
+        "concurrent": concurrent,
+    }
     print(f"written to {write_result(f'fhir_search-{kind}', out).relative_to(ROOT)}")
     return 0
 

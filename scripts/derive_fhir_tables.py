@@ -125,7 +125,9 @@ def derive_structure(sds: list[dict[str, Any]]) -> dict[str, Any]:
                 leaf = leaf[:-3]
                 entry["choice"] = True
             owner = parent
-            types.setdefault(owner, {"kind": kind if owner == name else "backbone", "base": base, "elements": {}})
+            types.setdefault(
+                owner, {"kind": kind if owner == name else "backbone", "base": base, "elements": {}}
+            )
             types[owner]["elements"][leaf] = entry
         types.setdefault(name, {"kind": kind, "base": base, "elements": {}})
         types[name]["kind"] = kind
@@ -176,7 +178,7 @@ def derive_search_parameters(sps: list[dict[str, Any]], resource_types: list[str
         expression = sp.get("expression") or ""
         parts = split_union(expression)
         for base in sp["base"]:
-            if base == "Resource" or base == "DomainResource":
+            if base in {"Resource", "DomainResource"}:
                 mine = parts
             else:
                 mine = [p for p in parts if root_of(p) == base]
@@ -203,8 +205,8 @@ def derive_search_parameters(sps: list[dict[str, Any]], resource_types: list[str
                     )
                 entry["components"] = comps
             params.setdefault(base, {})[sp["code"]] = entry
-    for base in params:
-        params[base] = dict(sorted(params[base].items()))
+    for base, by_code in params.items():
+        params[base] = dict(sorted(by_code.items()))
     unknown = sorted(set(params) - set(resource_types) - {"Resource", "DomainResource"})
     if unknown:
         raise SystemExit(f"SearchParameter bases that are not resource types: {unknown}")
@@ -243,7 +245,9 @@ def descendants(cs: dict[str, Any], code: str, include_self: bool) -> list[str]:
     return ([code] if include_self else []) + sub
 
 
-def expand(vs_url: str, valuesets: dict[str, Any], codesystems: dict[str, Any], seen: set[str]) -> list[list[str]] | None:
+def expand(
+    vs_url: str, valuesets: dict[str, Any], codesystems: dict[str, Any], seen: set[str]
+) -> list[list[str]] | None:
     """Expand a value set into [system, code] pairs, or None when the package cannot enumerate it."""
     if vs_url in seen:
         return None
@@ -297,7 +301,9 @@ def include_pairs(
     return pairs
 
 
-def derive_required_valuesets(structure: dict[str, Any], vss: list[dict[str, Any]], css: list[dict[str, Any]]) -> dict[str, Any]:
+def derive_required_valuesets(
+    structure: dict[str, Any], vss: list[dict[str, Any]], css: list[dict[str, Any]]
+) -> dict[str, Any]:
     """Expansions of the value sets named by required bindings."""
     valuesets = {vs["url"]: vs for vs in vss}
     codesystems = {cs["url"]: cs for cs in css}
@@ -331,7 +337,12 @@ def derive_patient_compartment(package: Path) -> dict[str, Any]:
     with open(package / "CompartmentDefinition-patient.json", encoding="utf-8") as fh:
         cd = json.load(fh)
     members = {r["code"]: r["param"] for r in cd["resource"] if r.get("param")}
-    return {"source": SOURCE, "fhirVersion": "4.0.1", "compartment": "Patient", "resources": dict(sorted(members.items()))}
+    return {
+        "source": SOURCE,
+        "fhirVersion": "4.0.1",
+        "compartment": "Patient",
+        "resources": dict(sorted(members.items())),
+    }
 
 
 def write(name: str, data: dict[str, Any]) -> None:
@@ -341,19 +352,26 @@ def write(name: str, data: dict[str, Any]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         fh.write("\n")
-    print(f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path} ({os.path.getsize(path):,} bytes)")
+    print(
+        f"wrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path} ({os.path.getsize(path):,} bytes)"
+    )
 
 
 def main() -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--package", type=Path, help="an unpacked package folder (default: npm pack into a temp dir)")
+    parser.add_argument(
+        "--package", type=Path, help="an unpacked package folder (default: npm pack into a temp dir)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         package = args.package or fetch_package(Path(tmp))
         structure = derive_structure(load(package, "StructureDefinition"))
         write("r4-structure.json", structure)
-        write("r4-search-parameters.json", derive_search_parameters(load(package, "SearchParameter"), structure["resourceTypes"]))
+        write(
+            "r4-search-parameters.json",
+            derive_search_parameters(load(package, "SearchParameter"), structure["resourceTypes"]),
+        )
         write(
             "r4-valuesets-required.json",
             derive_required_valuesets(structure, load(package, "ValueSet"), load(package, "CodeSystem")),

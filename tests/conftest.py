@@ -15,7 +15,9 @@ from rhip.bootstrap.settings import Settings
 from rhip.db.migrate import upgrade
 
 PG_URL = os.environ.get("RHIP_TEST_DATABASE_URL")
-PG_SKIP = "PostgreSQL tests need RHIP_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_SKIP = (
+    "PostgreSQL tests need RHIP_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _with_search_path(url: str, schema: str) -> str:

@@ -127,7 +127,7 @@ def test_parts_of_datatypes_have_no_modifier_extensions() -> None:
     ext = [{"url": EXT_URL, "valueBoolean": True}]
     task = {"resourceType": "Task", "status": "draft", "intent": "order"}
     timing = {"url": EXT_URL, "valueTiming": {"repeat": {"count": 1, "modifierExtension": ext}}}
-    assert issues({**task, "extension": [timing]}) == [("structure", "Task.extension[0].valueTiming.repeat.modifierExtension")]  # fmt: skip  # noqa: E501
+    assert issues({**task, "extension": [timing]}) == [("structure", "Task.extension[0].valueTiming.repeat.modifierExtension")]  # fmt: skip
     assert_valid(patient(contact=[{"name": {"text": "Mum"}, "modifierExtension": ext}]))
 
 
@@ -191,7 +191,7 @@ def test_missing_required_elements() -> None:
 
 
 def test_a_primitive_with_only_an_extension_is_present() -> None:
-    ext = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}  # fmt: skip  # noqa: E501
+    ext = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason", "valueCode": "unknown"}]}  # fmt: skip
     resource = observation(_status=ext)
     del resource["status"]
     assert_valid(resource)
@@ -251,7 +251,7 @@ def test_bad_primitive_values(resource: dict[str, Any], path: str) -> None:
 )
 def test_positive_and_unsigned_integers(repeat: dict[str, Any], code: str) -> None:
     task = {"resourceType": "Task", "status": "draft", "intent": "order",
-            "extension": [{"url": "http://example.org/ext", "valueTiming": {"repeat": {**repeat, "when": ["MORN"]}}}]}  # fmt: skip  # noqa: E501
+            "extension": [{"url": "http://example.org/ext", "valueTiming": {"repeat": {**repeat, "when": ["MORN"]}}}]}  # fmt: skip
     path = f"Task.extension[0].valueTiming.repeat.{next(iter(repeat))}"
     assert (code, path) in issues(task)
 
@@ -315,7 +315,7 @@ def test_primitive_extension_alone() -> None:
 def test_primitive_array_extensions_are_aligned() -> None:
     assert_valid(patient(name=[{"given": ["Peter", None], "_given": [None, EXT]}]))
     assert_valid(patient(name=[{"_given": [EXT, EXT]}]))
-    assert_issue(patient(name=[{"given": ["Peter", None], "_given": [None, None]}]), "structure", "Patient.name[0].given[1]")  # fmt: skip  # noqa: E501
+    assert_issue(patient(name=[{"given": ["Peter", None], "_given": [None, None]}]), "structure", "Patient.name[0].given[1]")  # fmt: skip
     assert_issue(
         patient(name=[{"given": ["Peter"], "_given": [None, EXT]}]), "structure", "Patient.name[0].given"
     )
@@ -339,7 +339,7 @@ def test_code_not_in_required_value_set() -> None:
 
 
 def test_codes_in_repeating_and_nested_elements() -> None:
-    assert_issue(patient(contact=[{"gender": "mail", "name": {"text": "x"}}]), "code-invalid", "Patient.contact[0].gender")  # fmt: skip  # noqa: E501
+    assert_issue(patient(contact=[{"gender": "mail", "name": {"text": "x"}}]), "code-invalid", "Patient.contact[0].gender")  # fmt: skip
     assert_issue(patient(name=[{"use": "nick"}]), "code-invalid", "Patient.name[0].use")
     assert_issue(observation(status="done"), "code-invalid", "Observation.status")
 
@@ -440,9 +440,14 @@ def test_contained_resources_must_be_referenced() -> None:
 def test_contained_resources_may_refer_to_each_other_and_the_container() -> None:
     med = {"resourceType": "Medication", "id": "m1", "manufacturer": {"reference": "#o1"}}
     org = {"resourceType": "Organization", "id": "o1", "name": "Maker", "partOf": {"reference": "#"}}
-    request = {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
-               "subject": {"reference": "Patient/1"}, "contained": [med, org],
-               "medicationReference": {"reference": "#m1"}}  # fmt: skip
+    request = {
+        "resourceType": "MedicationRequest",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/1"},
+        "contained": [med, org],
+        "medicationReference": {"reference": "#m1"},
+    }
     assert_valid(request)
 
 
@@ -452,56 +457,151 @@ NESTED = {"url": "a", "valueCode": "b"}
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 INVARIANT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     # key, valid resource, invalid resource, path of the failing object
-    ("ext-1", patient(extension=[{"url": EXT_URL, "valueBoolean": True}]),
-     patient(extension=[{"url": EXT_URL, "valueBoolean": True, "extension": [NESTED]}]),
-     "Patient.extension[0]"),
-    ("ref-1", patient(contained=[{"resourceType": "Organization", "id": "o", "name": "x"}],
-                      managingOrganization={"reference": "#o"}),
-     patient(managingOrganization={"reference": "#o"}), "Patient.managingOrganization"),
-    ("per-1", patient(name=[{"period": {"start": "2020-01-01", "end": "2020-01-01T10:00:00+08:00"}}]),
-     patient(name=[{"period": {"start": "2021-01-01", "end": "2020-12-31"}}]), "Patient.name[0].period"),
-    ("qty-3", observation(valueQuantity={"value": 1, "system": "http://unitsofmeasure.org", "code": "mg"}),
-     observation(valueQuantity={"value": 1, "code": "mg"}), "Observation.valueQuantity"),
-    ("cpt-2", patient(telecom=[{"system": "phone", "value": "555"}]),
-     patient(telecom=[{"value": "555"}]), "Patient.telecom[0]"),
-    ("obs-6", observation(dataAbsentReason={"text": "lost"}),
-     observation(dataAbsentReason={"text": "lost"}, valueString="x"), "Observation"),
-    ("obs-7", observation(valueString="x", component=[{"code": concept(LOINC, "8480-6"), "valueInteger": 1}]),
-     observation(valueString="x", component=[{"code": concept(LOINC, "8867-4"), "valueInteger": 1}]),
-     "Observation"),
-    ("con-4", condition(clinicalStatus=concept(CLINICAL, "resolved"), abatementString="2020"),
-     condition(clinicalStatus=concept(CLINICAL, "active"), abatementString="2020"), "Condition"),
-    ("con-5", condition(verificationStatus=concept(VERIFICATION, "entered-in-error")),
-     condition(verificationStatus=concept(VERIFICATION, "entered-in-error"),
-               clinicalStatus=concept(CLINICAL, "active")), "Condition"),
-    ("pat-1", patient(contact=[{"name": {"text": "Mum"}}]),
-     patient(contact=[{"gender": "female"}]), "Patient.contact[0]"),
-    ("tim-1", {"resourceType": "Task", "status": "draft", "intent": "order", "extension": [
-        {"url": EXT_URL, "valueTiming": {"repeat": {"duration": 1, "durationUnit": "h"}}}]},
-     {"resourceType": "Task", "status": "draft", "intent": "order", "extension": [
-         {"url": EXT_URL, "valueTiming": {"repeat": {"duration": 1}}}]},
-     "Task.extension[0].valueTiming.repeat"),
-    ("rng-2", observation(valueRange={"low": {"value": 1}, "high": {"value": 2}}),
-     observation(valueRange={"low": {"value": 3}, "high": {"value": 2}}), "Observation.valueRange"),
-    ("mdd-1", {"resourceType": "MedicationDispense", "status": "completed",
-               "medicationCodeableConcept": {"text": "x"}, "whenPrepared": "2020-01-01T10:00:00Z",
-               "whenHandedOver": "2020-01-01T18:00:00+08:00"},
-     {"resourceType": "MedicationDispense", "status": "completed", "medicationCodeableConcept": {"text": "x"},
-      "whenPrepared": "2020-01-02", "whenHandedOver": "2020-01-01"}, "MedicationDispense"),
-    ("bdl-3", {"resourceType": "Bundle", "type": "transaction",
-               "entry": [{"resource": patient(), "request": {"method": "POST", "url": "Patient"}}]},
-     {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": patient()}]},
-     "Bundle.entry[0]"),
-    ("bdl-1", {"resourceType": "Bundle", "type": "searchset", "total": 0},
-     {"resourceType": "Bundle", "type": "collection", "total": 0}, "Bundle"),
-    ("ait-1", {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/1"},
-               "clinicalStatus": concept(ALLERGY_CLINICAL, "active")},
-     {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/1"}}, "AllergyIntolerance"),
-    ("org-1", {"resourceType": "Organization", "name": "Clinic"},
-     {"resourceType": "Organization", "active": True}, "Organization"),
-    ("att-1", patient(photo=[{"contentType": "image/png", "data": "AAAA"}]),
-     patient(photo=[{"data": "AAAA"}]), "Patient.photo[0]"),
-]  # fmt: skip
+    (
+        "ext-1",
+        patient(extension=[{"url": EXT_URL, "valueBoolean": True}]),
+        patient(extension=[{"url": EXT_URL, "valueBoolean": True, "extension": [NESTED]}]),
+        "Patient.extension[0]",
+    ),
+    (
+        "ref-1",
+        patient(
+            contained=[{"resourceType": "Organization", "id": "o", "name": "x"}],
+            managingOrganization={"reference": "#o"},
+        ),
+        patient(managingOrganization={"reference": "#o"}),
+        "Patient.managingOrganization",
+    ),
+    (
+        "per-1",
+        patient(name=[{"period": {"start": "2020-01-01", "end": "2020-01-01T10:00:00+08:00"}}]),
+        patient(name=[{"period": {"start": "2021-01-01", "end": "2020-12-31"}}]),
+        "Patient.name[0].period",
+    ),
+    (
+        "qty-3",
+        observation(valueQuantity={"value": 1, "system": "http://unitsofmeasure.org", "code": "mg"}),
+        observation(valueQuantity={"value": 1, "code": "mg"}),
+        "Observation.valueQuantity",
+    ),
+    (
+        "cpt-2",
+        patient(telecom=[{"system": "phone", "value": "555"}]),
+        patient(telecom=[{"value": "555"}]),
+        "Patient.telecom[0]",
+    ),
+    (
+        "obs-6",
+        observation(dataAbsentReason={"text": "lost"}),
+        observation(dataAbsentReason={"text": "lost"}, valueString="x"),
+        "Observation",
+    ),
+    (
+        "obs-7",
+        observation(valueString="x", component=[{"code": concept(LOINC, "8480-6"), "valueInteger": 1}]),
+        observation(valueString="x", component=[{"code": concept(LOINC, "8867-4"), "valueInteger": 1}]),
+        "Observation",
+    ),
+    (
+        "con-4",
+        condition(clinicalStatus=concept(CLINICAL, "resolved"), abatementString="2020"),
+        condition(clinicalStatus=concept(CLINICAL, "active"), abatementString="2020"),
+        "Condition",
+    ),
+    (
+        "con-5",
+        condition(verificationStatus=concept(VERIFICATION, "entered-in-error")),
+        condition(
+            verificationStatus=concept(VERIFICATION, "entered-in-error"),
+            clinicalStatus=concept(CLINICAL, "active"),
+        ),
+        "Condition",
+    ),
+    (
+        "pat-1",
+        patient(contact=[{"name": {"text": "Mum"}}]),
+        patient(contact=[{"gender": "female"}]),
+        "Patient.contact[0]",
+    ),
+    (
+        "tim-1",
+        {
+            "resourceType": "Task",
+            "status": "draft",
+            "intent": "order",
+            "extension": [{"url": EXT_URL, "valueTiming": {"repeat": {"duration": 1, "durationUnit": "h"}}}],
+        },
+        {
+            "resourceType": "Task",
+            "status": "draft",
+            "intent": "order",
+            "extension": [{"url": EXT_URL, "valueTiming": {"repeat": {"duration": 1}}}],
+        },
+        "Task.extension[0].valueTiming.repeat",
+    ),
+    (
+        "rng-2",
+        observation(valueRange={"low": {"value": 1}, "high": {"value": 2}}),
+        observation(valueRange={"low": {"value": 3}, "high": {"value": 2}}),
+        "Observation.valueRange",
+    ),
+    (
+        "mdd-1",
+        {
+            "resourceType": "MedicationDispense",
+            "status": "completed",
+            "medicationCodeableConcept": {"text": "x"},
+            "whenPrepared": "2020-01-01T10:00:00Z",
+            "whenHandedOver": "2020-01-01T18:00:00+08:00",
+        },
+        {
+            "resourceType": "MedicationDispense",
+            "status": "completed",
+            "medicationCodeableConcept": {"text": "x"},
+            "whenPrepared": "2020-01-02",
+            "whenHandedOver": "2020-01-01",
+        },
+        "MedicationDispense",
+    ),
+    (
+        "bdl-3",
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [{"resource": patient(), "request": {"method": "POST", "url": "Patient"}}],
+        },
+        {"resourceType": "Bundle", "type": "transaction", "entry": [{"resource": patient()}]},
+        "Bundle.entry[0]",
+    ),
+    (
+        "bdl-1",
+        {"resourceType": "Bundle", "type": "searchset", "total": 0},
+        {"resourceType": "Bundle", "type": "collection", "total": 0},
+        "Bundle",
+    ),
+    (
+        "ait-1",
+        {
+            "resourceType": "AllergyIntolerance",
+            "patient": {"reference": "Patient/1"},
+            "clinicalStatus": concept(ALLERGY_CLINICAL, "active"),
+        },
+        {"resourceType": "AllergyIntolerance", "patient": {"reference": "Patient/1"}},
+        "AllergyIntolerance",
+    ),
+    (
+        "org-1",
+        {"resourceType": "Organization", "name": "Clinic"},
+        {"resourceType": "Organization", "active": True},
+        "Organization",
+    ),
+    (
+        "att-1",
+        patient(photo=[{"contentType": "image/png", "data": "AAAA"}]),
+        patient(photo=[{"data": "AAAA"}]),
+        "Patient.photo[0]",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -527,7 +627,7 @@ def test_period_comparison_respects_offsets_and_precision() -> None:
     assert_valid(period("2020-01-01T10:00:00+08:00", "2020-01-01T03:00:00Z"))
     assert_valid(period("2020-06-15", "2020-06"))
     assert_valid(period("2020-01-01T23:00:00+08:00", "2020-01-01"))
-    assert issues(period("2020-01-01T12:00:00+08:00", "2020-01-01T03:00:00Z")) == [("invariant", "Patient.name[0].period")]  # fmt: skip  # noqa: E501
+    assert issues(period("2020-01-01T12:00:00+08:00", "2020-01-01T03:00:00Z")) == [("invariant", "Patient.name[0].period")]  # fmt: skip
     assert issues(period("2021", "2020")) == [("invariant", "Patient.name[0].period")]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rhip import __version__
+from rhip.bootstrap.settings import Settings
 from rhip.core.clock import SystemClock, fhir_instant
 from rhip.core.events import InProcessEventBus
 from rhip.db.engine import Database, DatabaseConfig, build_engine
@@ -22,7 +23,6 @@ from rhip.fhir.search.extract import IndexExtractor
 from rhip.fhir.search.params import SearchParamRegistry, registry
 from rhip.fhir.search.parse import SearchParser
 from rhip.fhir.validation import Validator, validator
-from rhip.bootstrap.settings import Settings
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.repository import SqlFhirRepository
 from rhip.store.write_service import RemoteWriter
@@ -49,6 +49,13 @@ class Platform:
         """Release database connections."""
         self.db.dispose()
 
+    def readiness(self) -> tuple[bool, str]:
+        """Whether the database answers and its schema is the one the code needs."""
+        with self.db.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        current, head = current_revision(self.db.engine), head_revision()
+        return current == head, f"schema {current}, code {head}"
+
 
 def database(settings: Settings, cache_mb: int | None = None) -> Database:
     """The database of the settings (not migrated)."""
@@ -70,7 +77,9 @@ def build_platform(settings: Settings, *, require_schema: bool = True) -> Platfo
         current, head = current_revision(db.engine), head_revision()
         if current != head:
             db.dispose()
-            raise SchemaOutOfDate(f"database schema is at {current or 'nothing'}, the code needs {head}: run `rhip db upgrade`")
+            raise SchemaOutOfDate(
+                f"database schema is at {current or 'nothing'}, the code needs {head}: run `rhip db upgrade`"
+            )
     zone = ZoneInfo(settings.timezone)
     table = structure()
     params = registry()
@@ -85,13 +94,19 @@ def build_platform(settings: Settings, *, require_schema: bool = True) -> Platfo
         validator=the_validator if settings.fhir.validate_on_write else None,
         clock=SystemClock(),
         events=events,
-        limits=StoreLimits(max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max),
+        limits=StoreLimits(
+            max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max
+        ),
         writer=RemoteWriter(settings.server.writer_socket) if settings.server.writer_socket else None,
     )
     repository = SqlFhirRepository(ctx)
     parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)
-    rest = RestSettings(settings.fhir.default_count, settings.fhir.max_count, settings.fhir.allow_multiple_delete,
-                        settings.fhir.max_bundle_entries)  # fmt: skip
+    rest = RestSettings(
+        settings.fhir.default_count,
+        settings.fhir.max_count,
+        settings.fhir.allow_multiple_delete,
+        settings.fhir.max_bundle_entries,
+    )
     interactions = Interactions(table, parser, rest, zone)
     started = fhir_instant(datetime.now(UTC))
 

@@ -19,8 +19,12 @@ class SqliteSettings(BaseModel):
     cache_mb: int = Field(16, ge=1, description="page cache per connection (the OS caches the file too)")
     busy_timeout_ms: int = Field(30_000, ge=0)
     wal_autocheckpoint: int = Field(10_000, ge=100, description="WAL pages before a checkpoint")
-    writer_cache_mb: int = Field(64, ge=1, description="page cache of the writer process (multi-worker servers)")
-    writer_linger_ms: float = Field(3.0, ge=0, description="how long the writer waits to commit several requests at once")
+    writer_cache_mb: int = Field(
+        64, ge=1, description="page cache of the writer process (multi-worker servers)"
+    )
+    writer_linger_ms: float = Field(
+        3.0, ge=0, description="how long the writer waits to commit several requests at once"
+    )
 
 
 class ServerSettings(BaseModel):
@@ -30,9 +34,13 @@ class ServerSettings(BaseModel):
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="worker processes (each with its own connection pool)")
     threads: int = Field(4, ge=1, description="requests served at once per worker process")
-    public_base_url: str | None = Field(None, description="the FHIR base URL clients see, e.g. https://rhip.example.cn/fhir")
+    public_base_url: str | None = Field(
+        None, description="the FHIR base URL clients see, e.g. https://rhip.example.cn/fhir"
+    )
     max_body_mb: int = Field(32, ge=1, description="largest accepted request body")
-    writer_process: bool = Field(True, description="with several workers on SQLite, let one process do the writes")
+    writer_process: bool = Field(
+        True, description="with several workers on SQLite, let one process do the writes"
+    )
     writer_socket: str | None = Field(None, description="set by `rhip serve` for its workers; not for users")
 
 
@@ -43,7 +51,9 @@ class FhirSettings(BaseModel):
     max_count: int = Field(1000, ge=1)
     allow_multiple_delete: bool = False
     validate_on_write: bool = True
-    index_token_text: bool = Field(True, description="index Coding.display / CodeableConcept.text for :text searches")
+    index_token_text: bool = Field(
+        True, description="index Coding.display / CodeableConcept.text for :text searches"
+    )
     max_bundle_entries: int = Field(10_000, ge=1)
     search_cache_max: int = Field(100_000, ge=100, description="results kept for paging a sorted search")
     max_include: int = Field(1000, ge=1)
@@ -54,7 +64,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RHIP_", env_nested_delimiter="__", extra="ignore")
 
-    database_url: str = Field("sqlite:///./var/rhip.db", description="sqlite:///path or postgresql+psycopg://…")
+    database_url: str = Field(
+        "sqlite:///./var/rhip.db", description="sqlite:///path or postgresql+psycopg://…"
+    )
     pool_size: int = Field(8, ge=1)
     sqlite: SqliteSettings = SqliteSettings()
     server: ServerSettings = ServerSettings()

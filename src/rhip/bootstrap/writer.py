@@ -54,7 +54,9 @@ class WriterProcess:
         return self.path
 
     def _spawn(self) -> None:
-        self._proc = self._ctx.Process(target=_run, args=(self.settings.model_dump_json(), self.path), name="rhip-writer")
+        self._proc = self._ctx.Process(
+            target=_run, args=(self.settings.model_dump_json(), self.path), name="rhip-writer"
+        )
         self._proc.start()
         deadline = time.monotonic() + 30
         while not os.path.exists(self.path):

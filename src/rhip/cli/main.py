@@ -6,12 +6,19 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import orjson
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from rhip import __version__
@@ -22,7 +29,9 @@ from rhip.bootstrap.writer import WriterProcess
 from rhip.db.migrate import current_revision, head_revision, upgrade
 from rhip.fhir.bulk import BulkImporter, export_resources, importable_files
 
-app = typer.Typer(help="rhip: regional health information platform (区域全民健康信息平台)", no_args_is_help=True)
+app = typer.Typer(
+    help="rhip: regional health information platform (区域全民健康信息平台)", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console(stderr=True)
@@ -52,7 +61,9 @@ def _require_schema(settings: Settings) -> None:
     finally:
         db.dispose()
     if current != head:
-        console.print(f"[red]database schema is at {current or 'nothing'}, the code needs {head}: run `rhip db upgrade`[/red]")
+        console.print(
+            f"[red]database schema is at {current or 'nothing'}, the code needs {head}: run `rhip db upgrade`[/red]"
+        )
         raise typer.Exit(2)
 
 
@@ -112,12 +123,18 @@ def serve(
     settings = _settings()
     _require_schema(settings)
     writer = None
-    if settings.database_url.startswith("sqlite") and settings.server.workers > 1 and settings.server.writer_process:
+    if (
+        settings.database_url.startswith("sqlite")
+        and settings.server.workers > 1
+        and settings.server.writer_process
+    ):
         # One process writes for all workers (see rhip.store.write_service); workers find it by this variable.
         writer = WriterProcess(settings)
         os.environ["RHIP_SERVER__WRITER_SOCKET"] = writer.start()
-    console.print(f"rhip {__version__} serving on http://{settings.server.host}:{settings.server.port}/fhir "
-                  f"({settings.database_url.split('://', 1)[0]}, {settings.server.workers} worker(s))")  # fmt: skip
+    console.print(
+        f"rhip {__version__} serving on http://{settings.server.host}:{settings.server.port}/fhir "
+        f"({settings.database_url.split('://', 1)[0]}, {settings.server.workers} worker(s))"
+    )
     try:
         uvicorn.run(
             "rhip.web.app:create_app_from_env",
@@ -148,8 +165,14 @@ def import_(
     files = importable_files(path)
     size = sum(f.stat().st_size for f in files)
     importer = BulkImporter(platform.fhir, platform.repository, batch_size)
-    with Progress(TextColumn("importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                  console=console) as progress:  # fmt: skip
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("import", total=size)
         summary = importer.import_path(path, lambda n: progress.advance(task, n))
     platform.close()
@@ -171,8 +194,12 @@ def import_(
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option(help="folder to write one NDJSON file per resource type into")] = Path("var/export"),
-    types: Annotated[str | None, typer.Option("--type", help="comma-separated resource types (default: all)")] = None,
+    out: Annotated[Path, typer.Option(help="folder to write one NDJSON file per resource type into")] = Path(
+        "var/export"
+    ),
+    types: Annotated[
+        str | None, typer.Option("--type", help="comma-separated resource types (default: all)")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="only resources changed since this instant")] = None,
 ) -> None:
     """Export current resources as NDJSON, one file per resource type."""
@@ -186,7 +213,7 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     counts: Counter[str] = Counter()
     parser = platform.fhir.interactions.parser
-    handles = {}
+    handles: dict[str, BinaryIO] = {}
     try:
         for stored in export_resources(platform.repository, parser, wanted, since):
             fh = handles.get(stored.resource_type)
@@ -199,7 +226,10 @@ def export(
         for fh in handles.values():
             fh.close()
         platform.close()
-    console.print(f"exported {sum(counts.values())} resources to {out}: " + ", ".join(f"{t} {n}" for t, n in sorted(counts.items())))
+    console.print(
+        f"exported {sum(counts.values())} resources to {out}: "
+        + ", ".join(f"{t} {n}" for t, n in sorted(counts.items()))
+    )
 
 
 @app.command()

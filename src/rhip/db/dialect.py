@@ -27,7 +27,12 @@ def _insert_sql(table: Table, dialect_name: str, columns: tuple[str, ...], skip_
 
 
 def insert_rows(
-    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[Sequence[Any]], *, skip_duplicates: bool = False
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    skip_duplicates: bool = False,
 ) -> None:
     """Insert many positional rows into ``table`` through the driver's executemany.
 

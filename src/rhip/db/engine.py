@@ -80,7 +80,11 @@ def _sqlite_engine(config: DatabaseConfig) -> Engine:
     engine = create_engine(
         url,
         echo=config.echo,
-        connect_args={"isolation_level": None, "check_same_thread": False, "timeout": config.sqlite_busy_timeout_ms / 1000},
+        connect_args={
+            "isolation_level": None,
+            "check_same_thread": False,
+            "timeout": config.sqlite_busy_timeout_ms / 1000,
+        },
         pool_size=config.pool_size,
         max_overflow=config.pool_size,
     )

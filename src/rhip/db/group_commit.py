@@ -29,8 +29,13 @@ class _Unit:
 class GroupCommitter:
     """Runs write jobs in shared transactions opened with ``open_transaction``."""
 
-    def __init__(self, open_transaction: Callable[[], AbstractContextManager[Connection]], max_group: int = 32,
-                 linger_s: float = 0.0, linger_until: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        open_transaction: Callable[[], AbstractContextManager[Connection]],
+        max_group: int = 32,
+        linger_s: float = 0.0,
+        linger_until: int = 1,
+    ) -> None:
         self._open = open_transaction
         self._max = max_group
         # A leader may wait up to linger_s for the queue to hold linger_until units: a longer wait for

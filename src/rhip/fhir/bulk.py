@@ -155,8 +155,14 @@ class BulkImporter:
                 summary.imported[rtype] += 1
 
     def _bundle(self, bundle: dict[str, Any], source: str, line: int, summary: ImportSummary) -> None:
-        request = FhirRequest("POST", "", [], {"content-type": "application/fhir+json", "prefer": "return=minimal"},
-                              orjson.dumps(bundle), "")  # fmt: skip
+        request = FhirRequest(
+            "POST",
+            "",
+            [],
+            {"content-type": "application/fhir+json", "prefer": "return=minimal"},
+            orjson.dumps(bundle),
+            "",
+        )
         response = self.service.handle(request)
         if response.status >= 400:
             body = orjson.loads(response.body or b"{}")
@@ -191,8 +197,13 @@ def _reason(diagnostics: str, expression: Any) -> str:
     return f"{diagnostics}{where}"
 
 
-def export_resources(repository: FhirRepository, parser: SearchParser, resource_types: list[str],
-                     since: str | None = None, page_size: int = 1000) -> Iterator[StoredResource]:  # fmt: skip
+def export_resources(
+    repository: FhirRepository,
+    parser: SearchParser,
+    resource_types: list[str],
+    since: str | None = None,
+    page_size: int = 1000,
+) -> Iterator[StoredResource]:
     """Every current resource of the given types (optionally changed since an instant), page by page."""
     for rtype in resource_types:
         params = [("_count", str(page_size))]

@@ -15,11 +15,28 @@ from typing import Any
 
 PRIMITIVE_TYPES = frozenset(
     {
-        "boolean", "integer", "string", "decimal", "uri", "url", "canonical", "base64Binary", "instant",
-        "date", "dateTime", "time", "code", "oid", "id", "markdown", "unsignedInt", "positiveInt", "uuid",
+        "boolean",
+        "integer",
+        "string",
+        "decimal",
+        "uri",
+        "url",
+        "canonical",
+        "base64Binary",
+        "instant",
+        "date",
+        "dateTime",
+        "time",
+        "code",
+        "oid",
+        "id",
+        "markdown",
+        "unsignedInt",
+        "positiveInt",
+        "uuid",
         "xhtml",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +75,9 @@ class TypeDef:
 
 
 def _load_json(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(resources.files("rhip.fhir").joinpath("data").joinpath(name).read_text("utf-8"))
+    data: dict[str, Any] = json.loads(
+        resources.files("rhip.fhir").joinpath("data").joinpath(name).read_text("utf-8")
+    )
     return data
 
 

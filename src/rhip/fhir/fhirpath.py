@@ -28,10 +28,24 @@ _TOKEN = re.compile(
     r"|(?P<var>%[A-Za-z]+)|(?P<id>[A-Za-z_][A-Za-z0-9_]*|`[^`]+`))"
 )
 # FHIR datatypes that are specialisations of another for is/as purposes.
-_SUPERTYPES = {"Age": "Quantity", "Count": "Quantity", "Distance": "Quantity", "Duration": "Quantity",
-               "MoneyQuantity": "Quantity", "SimpleQuantity": "Quantity", "code": "string", "id": "string",
-               "markdown": "string", "uri": "string", "url": "uri", "canonical": "uri", "oid": "uri",
-               "uuid": "uri", "unsignedInt": "integer", "positiveInt": "integer"}  # fmt: skip
+_SUPERTYPES = {
+    "Age": "Quantity",
+    "Count": "Quantity",
+    "Distance": "Quantity",
+    "Duration": "Quantity",
+    "MoneyQuantity": "Quantity",
+    "SimpleQuantity": "Quantity",
+    "code": "string",
+    "id": "string",
+    "markdown": "string",
+    "uri": "string",
+    "url": "uri",
+    "canonical": "uri",
+    "oid": "uri",
+    "uuid": "uri",
+    "unsignedInt": "integer",
+    "positiveInt": "integer",
+}
 
 
 class FhirPathError(ValueError):

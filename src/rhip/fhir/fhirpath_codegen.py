@@ -71,7 +71,7 @@ class StaticCompiler:
                 steps.append(_Step("as", normalize_type_name(p.take("id")[1])))
             p.take("op", ")")
         else:
-            kind, value = p.take("id")
+            _kind, value = p.take("id")
             if value[:1].isupper():
                 root = value
             else:
@@ -139,7 +139,9 @@ class StaticCompiler:
             return [(name + _upper(t), t) for t in el.types]
         return [(name, el.types[0] if el.types else "string")]
 
-    def _emit(self, lines: list[str], steps: list[_Step], typ: str, var: str, depth: int, env: dict[str, Any]) -> None:
+    def _emit(
+        self, lines: list[str], steps: list[_Step], typ: str, var: str, depth: int, env: dict[str, Any]
+    ) -> None:
         pad = "    " * depth
         if not steps:
             lines.append(f"{pad}out.append(({var}, {typ!r}))")
@@ -190,7 +192,9 @@ def as_root_function(fn: StaticFn) -> Callable[[dict[str, Any]], Nodes]:
     return run
 
 
-def as_relative_function(fn_for_type: Callable[[str], StaticFn | None], fallback: Callable[[Nodes, Node], Nodes]) -> Callable[[Nodes, Node], Nodes]:
+def as_relative_function(
+    fn_for_type: Callable[[str], StaticFn | None], fallback: Callable[[Nodes, Node], Nodes]
+) -> Callable[[Nodes, Node], Nodes]:
     """An evaluator over typed focus nodes that uses generated code per focus type, else the interpreter."""
     cache: dict[str, StaticFn | None] = {}
 

@@ -172,7 +172,7 @@ def age_1(node: Node, resource: Node, root: Node) -> bool:
 
 @check("drt-1", "Duration")
 def drt_1(node: Node, resource: Node, root: Node) -> bool:
-    """drt-1: There SHALL be a code if there is a value and it SHALL be an expression of time. If system is present, it SHALL be UCUM."""  # noqa: E501
+    """drt-1: There SHALL be a code if there is a value and it SHALL be an expression of time. If system is present, it SHALL be UCUM."""
     return "code" not in node or (node.get("system") == _UCUM and has_element(node, "value"))
 
 
@@ -190,7 +190,7 @@ def cnt_3(node: Node, resource: Node, root: Node) -> bool:
 
 @check("dis-1", "Distance")
 def dis_1(node: Node, resource: Node, root: Node) -> bool:
-    """dis-1: There SHALL be a code if there is a value and it SHALL be an expression of length. If system is present, it SHALL be UCUM."""  # noqa: E501
+    """dis-1: There SHALL be a code if there is a value and it SHALL be an expression of length. If system is present, it SHALL be UCUM."""
     return ("code" in node or "value" not in node) and node.get("system", _UCUM) == _UCUM
 
 
@@ -238,7 +238,7 @@ def con_5(node: Node, resource: Node, root: Node) -> bool:
 
 @check("ait-1", "AllergyIntolerance")
 def ait_1(node: Node, resource: Node, root: Node) -> bool:
-    """ait-1: AllergyIntolerance.clinicalStatus SHALL be present if verificationStatus is not entered-in-error."""  # noqa: E501
+    """ait-1: AllergyIntolerance.clinicalStatus SHALL be present if verificationStatus is not entered-in-error."""
     return "clinicalStatus" in node or _coded(
         node.get("verificationStatus"), _ALLERGY_VERIFICATION, ("entered-in-error",)
     )
@@ -246,7 +246,7 @@ def ait_1(node: Node, resource: Node, root: Node) -> bool:
 
 @check("ait-2", "AllergyIntolerance")
 def ait_2(node: Node, resource: Node, root: Node) -> bool:
-    """ait-2: AllergyIntolerance.clinicalStatus SHALL NOT be present if verification Status is entered-in-error."""  # noqa: E501
+    """ait-2: AllergyIntolerance.clinicalStatus SHALL NOT be present if verification Status is entered-in-error."""
     return "clinicalStatus" not in node or not _coded(
         node.get("verificationStatus"), _ALLERGY_VERIFICATION, ("entered-in-error",)
     )
@@ -280,7 +280,7 @@ def bdl_3(node: Node, resource: Node, root: Node) -> bool:
 
 @check("bdl-4", "Bundle.entry")
 def bdl_4(node: Node, resource: Node, root: Node) -> bool:
-    """bdl-4: entry.response mandatory for batch-response/transaction-response/history, otherwise prohibited."""  # noqa: E501
+    """bdl-4: entry.response mandatory for batch-response/transaction-response/history, otherwise prohibited."""
     kinds = ("batch-response", "transaction-response", "history")
     return ("response" in node) == (resource.get("type") in kinds)
 

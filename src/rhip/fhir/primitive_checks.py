@@ -48,9 +48,20 @@ _TOO_LONG = ("value", "is longer than 1 MB")
 # would backtrack exponentially on long invalid input.
 _BASE64 = re.compile("[ \t\n\r]*(?:[0-9a-zA-Z+/=]{4}[ \t\n\r]*)+")
 _XHTML_FORBIDDEN = (
-    "<script", "<form", "<iframe", "<frame", "<object", "<embed", "<applet", "<base", "<link", "<meta",
-    "<head", "<body", "javascript:",
-)  # fmt: skip
+    "<script",
+    "<form",
+    "<iframe",
+    "<frame",
+    "<object",
+    "<embed",
+    "<applet",
+    "<base",
+    "<link",
+    "<meta",
+    "<head",
+    "<body",
+    "javascript:",
+)
 _EVENT_ATTRIBUTE = re.compile(r"<[^<>]*[\s\"'/]on[a-z]+\s*=")
 
 

@@ -44,9 +44,19 @@ class _Slot:
     """What one JSON property of one type means, with everything the walker needs precomputed."""
 
     __slots__ = (
-        "check", "choice", "codes", "echo", "expansion", "key", "kind", "many", "plan", "prim", "type",
+        "check",
+        "choice",
+        "codes",
+        "echo",
+        "expansion",
+        "key",
+        "kind",
+        "many",
+        "plan",
+        "prim",
+        "type",
         "valueset",
-    )  # fmt: skip
+    )
 
     def __init__(self, key: str, type_name: str, kind: int, many: bool, choice: str | None) -> None:
         self.key = key  # the JSON property name (valueQuantity, _birthDate)
@@ -316,7 +326,7 @@ class _Run:
                 msg = f"'{slot.key}' has a null item with no value in '{name}'"
                 self.add("structure", msg, f"{path}.{name}[{i}]")
 
-    def extension_of(self, item: Any, slot: _Slot, path: str, scope: Scope, depth: int, *, has_value: bool) -> None:  # fmt: skip  # noqa: E501
+    def extension_of(self, item: Any, slot: _Slot, path: str, scope: Scope, depth: int, *, has_value: bool) -> None:  # fmt: skip
         """Check one Element object (id, extension) that extends a primitive value."""
         if type(item) is not dict:
             self.add("structure", f"Element '{slot.key}' must be a JSON object, not {json_type(item)}", path)

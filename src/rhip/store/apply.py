@@ -18,8 +18,29 @@ from rhip.db import dialect, outbox
 from rhip.store.indexer import INDEX_COLUMNS, Rows, Tails, add_rows
 from rhip.store.tables import INDEX_BITS, INDEX_TABLES, resource, resource_version
 
-RESOURCE_COLUMNS = ("pid", "res_type", "res_id", "version", "vid", "updated_us", "deleted", "compartment", "index_mask")
-VERSION_COLUMNS = ("vid", "pid", "res_type", "res_id", "version", "updated_us", "method", "deleted", "compartment", "content")
+RESOURCE_COLUMNS = (
+    "pid",
+    "res_type",
+    "res_id",
+    "version",
+    "vid",
+    "updated_us",
+    "deleted",
+    "compartment",
+    "index_mask",
+)
+VERSION_COLUMNS = (
+    "vid",
+    "pid",
+    "res_type",
+    "res_id",
+    "version",
+    "updated_us",
+    "method",
+    "deleted",
+    "compartment",
+    "content",
+)
 
 
 @dataclass
@@ -73,7 +94,9 @@ def check_claimed(conn: Connection, claimed: dict[str, list[str]]) -> None:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             taken = conn.execute(
-                select(resource.c.res_id).where(resource.c.res_type == rtype, resource.c.res_id.in_(chunk)).limit(1)
+                select(resource.c.res_id)
+                .where(resource.c.res_type == rtype, resource.c.res_id.in_(chunk))
+                .limit(1)
             ).scalar()
             if taken is not None:
                 raise Conflict(f"{rtype}/{taken} already exists")
@@ -87,7 +110,9 @@ def apply(conn: Connection, prepared: PreparedWrite) -> list[int]:
     rows = prepared.rows
     new = [i for i, r in enumerate(rows) if r.pid is None]
     pids = [r.pid or 0 for r in rows]
-    for i, pid in zip(new, dialect.allocate_ids(conn, resource, "pid", "resource_pid_seq", len(new)), strict=True):
+    for i, pid in zip(
+        new, dialect.allocate_ids(conn, resource, "pid", "resource_pid_seq", len(new)), strict=True
+    ):
         pids[i] = pid
     versions = prepared.versions
     vids = dialect.allocate_ids(conn, resource_version, "vid", "resource_version_vid_seq", len(versions))
@@ -96,7 +121,20 @@ def apply(conn: Connection, prepared: PreparedWrite) -> list[int]:
     for v, vid in zip(versions, vids, strict=True):
         r = rows[v.row]
         last_vid[v.row] = vid
-        version_rows.append((vid, pids[v.row], r.res_type, r.res_id, v.version, v.updated_us, v.method, v.deleted, v.compartment, v.content))
+        version_rows.append(
+            (
+                vid,
+                pids[v.row],
+                r.res_type,
+                r.res_id,
+                v.version,
+                v.updated_us,
+                v.method,
+                v.deleted,
+                v.compartment,
+                v.content,
+            )
+        )
     dialect.insert_rows(conn, resource_version, VERSION_COLUMNS, version_rows)
 
     index: Rows = defaultdict(list)
@@ -116,7 +154,9 @@ def apply(conn: Connection, prepared: PreparedWrite) -> list[int]:
         if r.in_db:
             updates.append((r.version, last_vid[i], now, r.deleted, r.compartment, mask, pid))
         else:
-            inserts.append((pid, r.res_type, r.res_id, r.version, last_vid[i], now, r.deleted, r.compartment, mask))
+            inserts.append(
+                (pid, r.res_type, r.res_id, r.version, last_vid[i], now, r.deleted, r.compartment, mask)
+            )
     for kind, stale_pids in stale.items():
         dialect.delete_by_keys(conn, INDEX_TABLES[kind], "pid", stale_pids)
     dialect.insert_rows(conn, resource, RESOURCE_COLUMNS, inserts)
@@ -130,6 +170,9 @@ def apply(conn: Connection, prepared: PreparedWrite) -> list[int]:
         dialect.insert_rows(conn, INDEX_TABLES[kind], INDEX_COLUMNS[kind], index_rows, skip_duplicates=True)
     outbox.append(
         conn,
-        [(_event(v), rows[v.row].res_type, rows[v.row].res_id, v.version, v.compartment, v.updated_us) for v in versions],
+        [
+            (_event(v), rows[v.row].res_type, rows[v.row].res_id, v.version, v.compartment, v.updated_us)
+            for v in versions
+        ],
     )
     return pids

@@ -50,6 +50,8 @@ def units_hashes(resource_type: str, code: str, system: str | None, unit: str | 
 
 
 @lru_cache(maxsize=16384)
-def target_hash(resource_type: str, code: str, target_type: str | None, target_id: str | None, url: str | None) -> int:
+def target_hash(
+    resource_type: str, code: str, target_type: str | None, target_id: str | None, url: str | None
+) -> int:
     """The hash identifying one reference value of a parameter (the reference table's key)."""
     return h64(resource_type, code, "ref", target_type or "", target_id or "", url or "")

@@ -24,11 +24,16 @@ def index_tails(resource_type: str, entries: IndexEntries) -> tuple[Tails, int]:
     rt = resource_type
     if entries.strings:
         mask |= INDEX_BITS["strings"]
-        tails["strings"] = [(comp, identity(rt, code), norm, exact, exact_hash(rt, code, exact)) for code, norm, exact in entries.strings]
+        tails["strings"] = [
+            (comp, identity(rt, code), norm, exact, exact_hash(rt, code, exact))
+            for code, norm, exact in entries.strings
+        ]
     if entries.tokens:
         mask |= INDEX_BITS["tokens"]
-        tails["tokens"] = [(comp, identity(rt, code), *token_hashes(rt, code, system, value), value[:200])
-                           for code, system, value in entries.tokens]  # fmt: skip
+        tails["tokens"] = [
+            (comp, identity(rt, code), *token_hashes(rt, code, system, value), value[:200])
+            for code, system, value in entries.tokens
+        ]
     if entries.dates:
         mask |= INDEX_BITS["dates"]
         tails["dates"] = [(comp, identity(rt, code), low, high) for code, low, high in entries.dates]
@@ -37,15 +42,28 @@ def index_tails(resource_type: str, entries: IndexEntries) -> tuple[Tails, int]:
         tails["numbers"] = [(comp, identity(rt, code), value) for code, value in entries.numbers]
     if entries.quantities:
         mask |= INDEX_BITS["quantities"]
-        tails["quantities"] = [(comp, identity(rt, code), *units_hashes(rt, code, system, unit), low, high)
-                               for code, system, unit, low, high in entries.quantities]  # fmt: skip
+        tails["quantities"] = [
+            (comp, identity(rt, code), *units_hashes(rt, code, system, unit), low, high)
+            for code, system, unit, low, high in entries.quantities
+        ]
     if entries.references:
         mask |= INDEX_BITS["references"]
-        tails["references"] = [(comp, identity(rt, code), ttype, tid, url[:512] if url else None, target_hash(rt, code, ttype, tid, url))
-                               for code, ttype, tid, url in entries.references]  # fmt: skip
+        tails["references"] = [
+            (
+                comp,
+                identity(rt, code),
+                ttype,
+                tid,
+                url[:512] if url else None,
+                target_hash(rt, code, ttype, tid, url),
+            )
+            for code, ttype, tid, url in entries.references
+        ]
     if entries.uris:
         mask |= INDEX_BITS["uris"]
-        tails["uris"] = [(comp, identity(rt, code), uri[:512], uri_hash(rt, code, uri)) for code, uri in entries.uris]
+        tails["uris"] = [
+            (comp, identity(rt, code), uri[:512], uri_hash(rt, code, uri)) for code, uri in entries.uris
+        ]
     return tails, mask
 
 
@@ -62,6 +80,14 @@ INDEX_COLUMNS: dict[str, tuple[str, ...]] = {
     "dates": ("pid", "compartment", "hash_identity", "low", "high"),
     "numbers": ("pid", "compartment", "hash_identity", "value"),
     "quantities": ("pid", "compartment", "hash_identity", "hash_sys_units", "hash_units", "low", "high"),
-    "references": ("pid", "compartment", "hash_identity", "target_type", "target_id", "target_url", "hash_target"),
+    "references": (
+        "pid",
+        "compartment",
+        "hash_identity",
+        "target_type",
+        "target_id",
+        "target_url",
+        "hash_target",
+    ),
     "uris": ("pid", "compartment", "hash_identity", "uri", "hash_uri"),
 }

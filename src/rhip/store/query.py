@@ -46,12 +46,35 @@ TABLE_OF_TYPE: dict[str, str] = {
     "reference": "idx_reference",
     "uri": "idx_uri",
 }
-SORT_COLUMN = {"string": "value_norm", "token": "code", "number": "value", "quantity": "low", "reference": "target_id", "uri": "uri"}
+SORT_COLUMN = {
+    "string": "value_norm",
+    "token": "code",
+    "number": "value",
+    "quantity": "low",
+    "reference": "target_id",
+    "uri": "uri",
+}
 # Token parameters whose values split the data in a few large groups: poor drivers.
 LOW_SELECTIVITY_TOKENS = frozenset(
-    {"status", "gender", "active", "category", "intent", "class", "type", "priority", "clinical-status",
-     "verification-status", "deceased", "use", "language", "criticality", "mode", "kind"}
-)  # fmt: skip
+    {
+        "status",
+        "gender",
+        "active",
+        "category",
+        "intent",
+        "class",
+        "type",
+        "priority",
+        "clinical-status",
+        "verification-status",
+        "deceased",
+        "use",
+        "language",
+        "criticality",
+        "mode",
+        "kind",
+    }
+)
 
 
 class Sql:
@@ -74,7 +97,9 @@ class Sql:
 
     def equal_or_in(self, column: str, values: Sequence[Any]) -> str:
         """``column = x`` or ``column IN (…)``."""
-        return f"{column} = {self.bind(values[0])}" if len(values) == 1 else f"{column} IN {self.binds(values)}"
+        return (
+            f"{column} = {self.bind(values[0])}" if len(values) == 1 else f"{column} IN {self.binds(values)}"
+        )
 
     def alias(self, table: str) -> str:
         """A fresh alias for ``table`` in this statement."""
@@ -90,7 +115,9 @@ def _identity_in(sql: Sql, col: str, rtype: str, codes: Sequence[str]) -> str:
     return sql.equal_or_in(col, [identity(rtype, c) for c in codes])
 
 
-def range_condition(sql: Sql, low: str, high: str, v: RangeValue | QuantityValue, exact_value: bool = False) -> str:
+def range_condition(
+    sql: Sql, low: str, high: str, v: RangeValue | QuantityValue, exact_value: bool = False
+) -> str:
     """Target ranges ``[low, high]`` matching a prefixed search range (FHIR search semantics)."""
     p = v.prefix
     b = sql.bind
@@ -102,11 +129,23 @@ def range_condition(sql: Sql, low: str, high: str, v: RangeValue | QuantityValue
         return f"({low} <= {b(v.high)} AND {high} >= {b(v.low)})"
     if exact_value:
         # Numbers and quantities compare against the value itself, not its precision range.
-        ops = {"gt": (high, ">", v.value), "lt": (low, "<", v.value), "ge": (high, ">=", v.value),
-               "le": (low, "<=", v.value), "sa": (low, ">", v.value), "eb": (high, "<", v.value)}  # fmt: skip
+        ops = {
+            "gt": (high, ">", v.value),
+            "lt": (low, "<", v.value),
+            "ge": (high, ">=", v.value),
+            "le": (low, "<=", v.value),
+            "sa": (low, ">", v.value),
+            "eb": (high, "<", v.value),
+        }
     else:
-        ops = {"gt": (high, ">", v.high), "lt": (low, "<", v.low), "ge": (high, ">=", v.low),
-               "le": (low, "<=", v.high), "sa": (low, ">", v.high), "eb": (high, "<", v.low)}  # fmt: skip
+        ops = {
+            "gt": (high, ">", v.high),
+            "lt": (low, "<", v.low),
+            "ge": (high, ">=", v.low),
+            "le": (low, "<=", v.high),
+            "sa": (low, ">", v.high),
+            "eb": (high, "<", v.low),
+        }
     if p not in ops:
         raise NotSupported(f"Unsupported prefix {p}")
     col, op, value = ops[p]
@@ -131,8 +170,10 @@ def token_condition(sql: Sql, t: str, rtype: str, codes: Sequence[str], values: 
         if qualified:
             hashes = [h64(rtype, code, v.system or "", v.code or "") for v in qualified]
             value_codes = sorted({(v.code or "")[:200] for v in qualified})
-            parts.append(f"({t}.hash_identity = {ident} AND {sql.equal_or_in(t + '.code', value_codes)} "
-                         f"AND {sql.equal_or_in(t + '.hash_sys_value', hashes)})")  # fmt: skip
+            parts.append(
+                f"({t}.hash_identity = {ident} AND {sql.equal_or_in(t + '.code', value_codes)} "
+                f"AND {sql.equal_or_in(t + '.hash_sys_value', hashes)})"
+            )
         if systems:
             hashes = [h64(rtype, code, s) for s in systems]
             parts.append(f"({t}.hash_identity = {ident} AND {sql.equal_or_in(t + '.hash_sys', hashes)})")
@@ -165,11 +206,17 @@ class SqlSearch:
                 assert isinstance(v, CompositeValue)
                 if v.last_type != first.last_type:
                     raise NotSupported("Composite values of different kinds")
-                conds.append(self._typed(t, first.last_type, rtype, [f"{c}${v.key}" for c in codes], None, [v.last]))
+                conds.append(
+                    self._typed(t, first.last_type, rtype, [f"{c}${v.key}" for c in codes], None, [v.last])
+                )
             return table, t, _or(conds)
         if kind == "token" and f.modifier == "text":
             t = sql.alias("idx_string")
-            return "idx_string", t, self._typed(t, "string", rtype, [c + ":text" for c in codes], None, values)
+            return (
+                "idx_string",
+                t,
+                self._typed(t, "string", rtype, [c + ":text" for c in codes], None, values),
+            )
         if kind == "token" and f.modifier == "of-type":
             t = sql.alias("idx_token")
             keys = [TokenValue("", f"{v.system or ''}|{v.code}") for v in values if isinstance(v, TokenValue)]
@@ -186,8 +233,16 @@ class SqlSearch:
             return table, t, f"({cond} AND {t}.target_type = {sql.bind(restrict)})" if restrict else cond
         return table, t, self._typed(t, kind, rtype, codes, f.modifier, values, restrict)
 
-    def _typed(self, t: str, kind: str, rtype: str, codes: Sequence[str], modifier: str | None, values: Sequence[Any],
-               restrict: str | None = None) -> str:  # fmt: skip
+    def _typed(
+        self,
+        t: str,
+        kind: str,
+        rtype: str,
+        codes: Sequence[str],
+        modifier: str | None,
+        values: Sequence[Any],
+        restrict: str | None = None,
+    ) -> str:
         sql = self.sql
         if kind == "token":
             return token_condition(sql, t, rtype, codes, values)
@@ -197,12 +252,20 @@ class SqlSearch:
         ident = f"{t}.hash_identity = {sql.bind(identity(rtype, code))}"
         if kind == "string":
             if modifier == "exact":
-                conds = [f"({t}.value_norm = {sql.bind(v.norm)} AND {t}.hash_exact = {sql.bind(exact_hash(rtype, code, v.text[:200]))})"
-                         for v in values]  # fmt: skip
+                conds = [
+                    f"({t}.value_norm = {sql.bind(v.norm)} AND {t}.hash_exact = {sql.bind(exact_hash(rtype, code, v.text[:200]))})"
+                    for v in values
+                ]
             elif modifier == "contains":
-                conds = [f"{t}.value_norm LIKE {sql.bind('%' + _like_escape(v.norm) + '%')} ESCAPE '\\'" for v in values]
+                conds = [
+                    f"{t}.value_norm LIKE {sql.bind('%' + _like_escape(v.norm) + '%')} ESCAPE '\\'"
+                    for v in values
+                ]
             else:
-                conds = [f"({t}.value_norm >= {sql.bind(v.norm)} AND {t}.value_norm < {sql.bind(v.norm + MAX_CHAR)})" for v in values]
+                conds = [
+                    f"({t}.value_norm >= {sql.bind(v.norm)} AND {t}.value_norm < {sql.bind(v.norm + MAX_CHAR)})"
+                    for v in values
+                ]
             return f"({ident} AND {_or(conds)})"
         if kind == "date":
             return f"({ident} AND {_or([range_condition(sql, f'{t}.low', f'{t}.high', v) for v in values])})"
@@ -234,7 +297,10 @@ class SqlSearch:
             return f"({ident} AND {_or(conds)}{restriction})"
         if kind == "uri":
             if modifier == "below":
-                conds = [f"({t}.uri >= {sql.bind(v.uri)} AND {t}.uri < {sql.bind(v.uri + MAX_CHAR)})" for v in values]
+                conds = [
+                    f"({t}.uri >= {sql.bind(v.uri)} AND {t}.uri < {sql.bind(v.uri + MAX_CHAR)})"
+                    for v in values
+                ]
                 return f"({ident} AND {_or(conds)})"
             uris = [v.uri[:512] for v in values]
             if modifier == "above":
@@ -253,18 +319,25 @@ class SqlSearch:
             return f"SELECT {t}.pid AS pid FROM {table} {t} WHERE {cond}"
         if isinstance(f, IdFilter):
             r = sql.alias("resource")
-            return (f"SELECT {r}.pid AS pid FROM resource {r} WHERE {r}.res_type = {sql.bind(f.resource_type)} "
-                    f"AND {sql.equal_or_in(r + '.res_id', list(f.ids))} AND {r}.deleted = FALSE")  # fmt: skip
+            return (
+                f"SELECT {r}.pid AS pid FROM resource {r} WHERE {r}.res_type = {sql.bind(f.resource_type)} "
+                f"AND {sql.equal_or_in(r + '.res_id', list(f.ids))} AND {r}.deleted = FALSE"
+            )
         if isinstance(f, LastUpdatedFilter):
             r = sql.alias("resource")
             conds = _or([range_condition(sql, f"{r}.updated_us", f"{r}.updated_us", v) for v in f.values])
-            return (f"SELECT {r}.pid AS pid FROM resource {r} WHERE {r}.res_type = {sql.bind(f.resource_type)} "
-                    f"AND {r}.deleted = FALSE AND {conds}")  # fmt: skip
+            return (
+                f"SELECT {r}.pid AS pid FROM resource {r} WHERE {r}.res_type = {sql.bind(f.resource_type)} "
+                f"AND {r}.deleted = FALSE AND {conds}"
+            )
         if isinstance(f, CompartmentFilter):
             link = sql.alias("idx_reference")
             codes = [c for p in f.params for c in p.index_codes]
-            return (f"SELECT {link}.pid AS pid FROM idx_reference {link} WHERE {_identity_in(sql, link + '.hash_identity', f.resource_type, codes)} "
-                    f"AND {link}.target_id = {sql.bind(f.target_id)} AND {link}.target_type = {sql.bind(f.target_type)}")  # fmt: skip
+            idents = _identity_in(sql, link + ".hash_identity", f.resource_type, codes)
+            return (
+                f"SELECT {link}.pid AS pid FROM idx_reference {link} WHERE {idents} "
+                f"AND {link}.target_id = {sql.bind(f.target_id)} AND {link}.target_type = {sql.bind(f.target_type)}"
+            )
         if isinstance(f, ChainFilter):
             # From the targets that match the inner filter to the references that name them, through the
             # (hash_identity, target_id) index: a chain never scans every reference of its parameter.
@@ -273,17 +346,23 @@ class SqlSearch:
             for ttype, inner in f.targets:
                 target = sql.alias("resource")
                 bound = sql.bind(ttype)
-                branches.append(f"({link}.target_type = {bound} AND {link}.target_id IN (SELECT {target}.res_id FROM resource {target} "
-                                f"WHERE {target}.res_type = {bound} AND {target}.pid IN ({self.pid_select(inner)})))")  # fmt: skip
-            return (f"SELECT {link}.pid AS pid FROM idx_reference {link} "
-                    f"WHERE {_identity_in(sql, link + '.hash_identity', f.resource_type, f.param.index_codes)} AND {_or(branches)}")  # fmt: skip
+                branches.append(
+                    f"({link}.target_type = {bound} AND {link}.target_id IN (SELECT {target}.res_id FROM resource {target} "
+                    f"WHERE {target}.res_type = {bound} AND {target}.pid IN ({self.pid_select(inner)})))"
+                )
+            return (
+                f"SELECT {link}.pid AS pid FROM idx_reference {link} "
+                f"WHERE {_identity_in(sql, link + '.hash_identity', f.resource_type, f.param.index_codes)} AND {_or(branches)}"
+            )
         if isinstance(f, HasFilter):
             link, target = sql.alias("idx_reference"), sql.alias("resource")
             bound = sql.bind(f.resource_type)
-            return (f"SELECT {target}.pid AS pid FROM resource {target} WHERE {target}.res_type = {bound} AND {target}.res_id IN "
-                    f"(SELECT {link}.target_id FROM idx_reference {link} WHERE {link}.target_type = {bound} "
-                    f"AND {_identity_in(sql, link + '.hash_identity', f.source_type, f.param.index_codes)} "
-                    f"AND {link}.pid IN ({self.pid_select(f.inner)}))")  # fmt: skip
+            return (
+                f"SELECT {target}.pid AS pid FROM resource {target} WHERE {target}.res_type = {bound} AND {target}.res_id IN "
+                f"(SELECT {link}.target_id FROM idx_reference {link} WHERE {link}.target_type = {bound} "
+                f"AND {_identity_in(sql, link + '.hash_identity', f.source_type, f.param.index_codes)} "
+                f"AND {link}.pid IN ({self.pid_select(f.inner)}))"
+            )
         raise NotSupported(f"Unsupported filter {type(f).__name__}")
 
     def _missing_select(self, f: ParamFilter) -> str:
@@ -291,8 +370,10 @@ class SqlSearch:
         sql = self.sql
         r = sql.alias("resource")
         has = self._has_any(f, f"{r}.pid")
-        return (f"SELECT {r}.pid AS pid FROM resource {r} WHERE {r}.res_type = {sql.bind(f.resource_type)} "
-                f"AND {r}.deleted = FALSE AND {'NOT ' if f.missing else ''}{has}")  # fmt: skip
+        return (
+            f"SELECT {r}.pid AS pid FROM resource {r} WHERE {r}.res_type = {sql.bind(f.resource_type)} "
+            f"AND {r}.deleted = FALSE AND {'NOT ' if f.missing else ''}{has}"
+        )
 
     def _has_any(self, f: ParamFilter, pid: str) -> str:
         if f.param.type == "composite":
@@ -307,7 +388,9 @@ class SqlSearch:
     def condition(self, f: Filter, pid: str) -> str:
         """A condition on an outer ``pid`` expression that holds when the resource matches ``f``."""
         if isinstance(f, ParamFilter) and f.missing is None:
-            positive = ParamFilter(f.resource_type, f.param, None if f.modifier == "not" else f.modifier, f.values)
+            positive = ParamFilter(
+                f.resource_type, f.param, None if f.modifier == "not" else f.modifier, f.values
+            )
             table, t, cond = self._param_rows(positive)
             probe = f"EXISTS (SELECT 1 FROM {table} {t} WHERE {t}.pid = {pid} AND {cond})"
             return f"NOT {probe}" if f.modifier == "not" else probe
@@ -354,11 +437,29 @@ class SqlSearch:
         """Whether the filter's pid select yields each pid at most once (no DISTINCT needed)."""
         if isinstance(f, IdFilter | LastUpdatedFilter):
             return True
-        if isinstance(f, ParamFilter) and f.missing is None and len(f.values) == 1 and not f.negated and len(f.param.index_codes) == 1:
+        if (
+            isinstance(f, ParamFilter)
+            and f.missing is None
+            and len(f.values) == 1
+            and not f.negated
+            and len(f.param.index_codes) == 1
+        ):
             v = f.values[0]
-            if f.param.type == "token" and isinstance(v, TokenValue) and v.system is not None and v.code and not f.modifier:
+            if (
+                f.param.type == "token"
+                and isinstance(v, TokenValue)
+                and v.system is not None
+                and v.code
+                and not f.modifier
+            ):
                 return True
-            if f.param.type == "reference" and isinstance(v, ReferenceValue) and v.type and v.id and not f.modifier:
+            if (
+                f.param.type == "reference"
+                and isinstance(v, ReferenceValue)
+                and v.type
+                and v.id
+                and not f.modifier
+            ):
                 return True
         return False
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, false, select
+from sqlalchemy import Connection, and_, select
 
 from rhip.core.clock import fhir_instant
 from rhip.core.errors import InvalidRequest, ResourceGone, ResourceNotFound
@@ -16,12 +16,17 @@ from rhip.store.tables import resource, resource_version
 
 _CURRENT = (
     select(
-        resource.c.pid, resource.c.res_type, resource.c.res_id, resource.c.version, resource.c.updated_us,
-        resource.c.deleted, resource_version.c.content,
+        resource.c.pid,
+        resource.c.res_type,
+        resource.c.res_id,
+        resource.c.version,
+        resource.c.updated_us,
+        resource.c.deleted,
+        resource_version.c.content,
     )
     .select_from(resource)
     .join(resource_version, resource_version.c.vid == resource.c.vid)
-)  # fmt: skip
+)
 
 
 def instant(us: int) -> str:
@@ -133,6 +138,6 @@ def history(conn: Connection, request: HistoryRequest, max_count: int) -> Histor
         conds.append(v.c.vid < before)
     rows = conn.execute(select(v).where(and_(*conds)).order_by(v.c.vid.desc()).limit(count + 1)).all()
     entries = [_stored(r, r.method) for r in rows[:count]]
-    next_page = str(rows[count - 1].vid) if len(rows) > count and count > 0 else None
+    next_page = str(rows[count - 1].vid) if len(rows) > count > 0 else None
     total = len(entries) if next_page is None and not request.page else None
     return HistoryPage(entries, total, next_page)

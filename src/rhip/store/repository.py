@@ -46,7 +46,9 @@ class SqlTransaction:
         """Buffer a create."""
         return self.uow.create(resource, id=id)
 
-    def update(self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None) -> tuple[StoredResource, bool]:
+    def update(
+        self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None
+    ) -> tuple[StoredResource, bool]:
         """Buffer an update (or create with this id)."""
         return self.uow.update(resource_type, id, resource, if_match=if_match)
 
@@ -113,7 +115,9 @@ class SqlFhirRepository:
         with self.transaction() as tx:
             return tx.create(resource, id=id)
 
-    def update(self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None) -> tuple[StoredResource, bool]:
+    def update(
+        self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None
+    ) -> tuple[StoredResource, bool]:
         """Store a new version, or create with this id."""
         with self.transaction() as tx:
             return tx.update(resource_type, id, resource, if_match=if_match)

@@ -121,7 +121,10 @@ class SearchRunner:
     def search(self, conn: Connection, query: SearchQuery) -> tuple[SearchPage, PendingCache | None]:
         """One page of results, and a sorted list to cache when the results span several pages."""
         count = query.count
-        warnings = [Issue("warning", "not-supported", f"Parameter '{n}' was ignored: {why}") for n, why in query.ignored]
+        warnings = [
+            Issue("warning", "not-supported", f"Parameter '{n}' was ignored: {why}")
+            for n, why in query.ignored
+        ]
         if query.summary == "count":
             return SearchPage([], total=self.count(conn, query), warnings=warnings), None
         token = PageToken.decode(query.page) if query.page else None
@@ -149,7 +152,9 @@ class SearchRunner:
         if query.total == "none":
             total = None
         pairs = fetch_by_pids(conn, page_pids) if count else []
-        included = self._includes(conn, query, pairs, warnings) if (query.includes or query.revincludes) else []
+        included = (
+            self._includes(conn, query, pairs, warnings) if (query.includes or query.revincludes) else []
+        )
         page = SearchPage(
             matches=[r for _, r in pairs],
             included=included,
@@ -161,17 +166,24 @@ class SearchRunner:
         return page, pending
 
     def _truncated_warning(self) -> Issue:
-        return Issue("warning", "too-costly",
-                     f"Only the first {self.ctx.limits.search_cache_max} results can be paged; refine the search or use $export")  # fmt: skip
+        return Issue(
+            "warning",
+            "too-costly",
+            f"Only the first {self.ctx.limits.search_cache_max} results can be paged; refine the search or use $export",
+        )
 
-    def _keyset_page(self, conn: Connection, query: SearchQuery, token: PageToken | None) -> tuple[list[int], PageToken | None, PageToken | None, int | None]:
+    def _keyset_page(
+        self, conn: Connection, query: SearchQuery, token: PageToken | None
+    ) -> tuple[list[int], PageToken | None, PageToken | None, int | None]:
         count = query.count
         sql, body, pid, distinct = self._candidates(conn, query)
         backwards = token is not None and token.kind == "p"
         if token is not None:
             body += f" AND {pid} <= {sql.sql.bind(token.watermark)} AND {pid} {'<' if backwards else '>'} {sql.sql.bind(token.position)}"
-        text = (f"SELECT {'DISTINCT ' if distinct else ''}{pid} {body} "
-                f"ORDER BY {pid}{' DESC' if backwards else ''} LIMIT {sql.sql.bind(count + 1)}")  # fmt: skip
+        text = (
+            f"SELECT {'DISTINCT ' if distinct else ''}{pid} {body} "
+            f"ORDER BY {pid}{' DESC' if backwards else ''} LIMIT {sql.sql.bind(count + 1)}"
+        )
         pids = self._pids(conn, sql, text)
         more = len(pids) > count
         pids = pids[:count]
@@ -189,7 +201,9 @@ class SearchRunner:
     def _max_pid(self, conn: Connection) -> int:
         return int(conn.exec_driver_sql("SELECT max(pid) FROM resource").scalar() or 0)
 
-    def _sorted_first_page(self, conn: Connection, query: SearchQuery) -> tuple[list[int], PageToken | None, int | None, PendingCache | None, bool]:
+    def _sorted_first_page(
+        self, conn: Connection, query: SearchQuery
+    ) -> tuple[list[int], PageToken | None, int | None, PendingCache | None, bool]:
         sql, body, pid, distinct = self._candidates(conn, query)
         inner = f"SELECT {'DISTINCT ' if distinct else ''}{pid} AS pid {body}"
         order = []
@@ -197,14 +211,22 @@ class SearchRunner:
             # Resources without the value come after those with it, in both directions.
             order.append(f"{sql.sort_expression(key, 'm.pid')}{' DESC' if key.descending else ''} NULLS LAST")
         cap = self.ctx.limits.search_cache_max
-        text = f"SELECT m.pid FROM ({inner}) m ORDER BY {', '.join(order)}, m.pid LIMIT {sql.sql.bind(cap + 1)}"
+        text = (
+            f"SELECT m.pid FROM ({inner}) m ORDER BY {', '.join(order)}, m.pid LIMIT {sql.sql.bind(cap + 1)}"
+        )
         pids = self._pids(conn, sql, text)
         truncated = len(pids) > cap
         pids = pids[:cap]
         if len(pids) <= query.count:
             return pids, None, len(pids), None, False
         pending = PendingCache(new_token(12), query.resource_type, pids, truncated)
-        return pids[: query.count], PageToken("c", pending.id, query.count), (None if truncated else len(pids)), pending, truncated
+        return (
+            pids[: query.count],
+            PageToken("c", pending.id, query.count),
+            (None if truncated else len(pids)),
+            pending,
+            truncated,
+        )
 
     def _cached(self, conn: Connection, key: str) -> tuple[list[int], int, bool]:
         row = conn.execute(select(search_cache).where(search_cache.c.id == key)).first()
@@ -218,13 +240,24 @@ class SearchRunner:
         conn.execute(search_cache.delete().where(search_cache.c.expires_us < now_us))
         conn.execute(
             search_cache.insert().values(
-                id=pending.id, res_type=pending.resource_type, created_us=now_us, expires_us=now_us + ttl,
-                total=len(pending.pids), truncated=pending.truncated, pids=_pack(pending.pids),
+                id=pending.id,
+                res_type=pending.resource_type,
+                created_us=now_us,
+                expires_us=now_us + ttl,
+                total=len(pending.pids),
+                truncated=pending.truncated,
+                pids=_pack(pending.pids),
             )
-        )  # fmt: skip
+        )
 
     # -- includes --------------------------------------------------------------------------------
-    def _includes(self, conn: Connection, query: SearchQuery, matches: list[tuple[int, StoredResource]], warnings: list[Issue]) -> list[StoredResource]:
+    def _includes(
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        matches: list[tuple[int, StoredResource]],
+        warnings: list[Issue],
+    ) -> list[StoredResource]:
         seen = {pid for pid, _ in matches}
         frontier = matches
         out: list[tuple[int, StoredResource]] = []
@@ -253,7 +286,9 @@ class SearchRunner:
             out = out[:limit]
         return [r for _, r in out]
 
-    def _include(self, conn: Connection, spec: IncludeSpec, frontier: list[tuple[int, StoredResource]]) -> list[tuple[int, StoredResource]]:
+    def _include(
+        self, conn: Connection, spec: IncludeSpec, frontier: list[tuple[int, StoredResource]]
+    ) -> list[tuple[int, StoredResource]]:
         pids = [pid for pid, r in frontier if r.resource_type == spec.source_type]
         if not pids:
             return []
@@ -261,28 +296,44 @@ class SearchRunner:
         # Read the page's reference rows by pid (the table's own key) and filter here: a page holds a few
         # hundred at most, and asking the database to filter by parameter tempts it into the parameter's index.
         rows = conn.execute(
-            select(idx_reference.c.hash_identity, idx_reference.c.target_type, idx_reference.c.target_id)
-            .where(idx_reference.c.pid.in_(pids))
+            select(
+                idx_reference.c.hash_identity, idx_reference.c.target_type, idx_reference.c.target_id
+            ).where(idx_reference.c.pid.in_(pids))
         )
         # Parameters like Observation:patient read Observation.subject's rows but admit only Patients.
         admitted = {p.restrict_target for p in spec.params}
-        refs = {(t, i) for h, t, i in rows
-                if h in idents and t and i and spec.target_type in (None, t) and (None in admitted or t in admitted)}  # fmt: skip
+        refs = {
+            (t, i)
+            for h, t, i in rows
+            if h in idents
+            and t
+            and i
+            and spec.target_type in (None, t)
+            and (None in admitted or t in admitted)
+        }
         return fetch_by_refs(conn, sorted(refs))
 
-    def _revinclude(self, conn: Connection, spec: IncludeSpec, frontier: list[tuple[int, StoredResource]]) -> list[tuple[int, StoredResource]]:
+    def _revinclude(
+        self, conn: Connection, spec: IncludeSpec, frontier: list[tuple[int, StoredResource]]
+    ) -> list[tuple[int, StoredResource]]:
         admitted = {p.restrict_target for p in spec.params}
-        targets = [(r.resource_type, r.id) for _, r in frontier
-                   if spec.target_type in (None, r.resource_type) and (None in admitted or r.resource_type in admitted)]  # fmt: skip
+        targets = [
+            (r.resource_type, r.id)
+            for _, r in frontier
+            if spec.target_type in (None, r.resource_type)
+            and (None in admitted or r.resource_type in admitted)
+        ]
         if not targets:
             return []
         idents = [identity(spec.source_type, c) for p in spec.params for c in p.index_codes]
         ids = sorted({i for _, i in targets})
         types = sorted({t for t, _ in targets})
         rows = conn.execute(
-            select(idx_reference.c.pid, idx_reference.c.target_type, idx_reference.c.target_id)
-            .where(idx_reference.c.hash_identity.in_(idents), idx_reference.c.target_id.in_(ids),
-                   idx_reference.c.target_type.in_(types))  # fmt: skip
+            select(idx_reference.c.pid, idx_reference.c.target_type, idx_reference.c.target_id).where(
+                idx_reference.c.hash_identity.in_(idents),
+                idx_reference.c.target_id.in_(ids),
+                idx_reference.c.target_type.in_(types),
+            )
         )
         wanted = set(targets)
         pids = sorted({int(pid) for pid, t, i in rows if (t, i) in wanted})
@@ -304,33 +355,54 @@ class SearchRunner:
             raise TooCostly("_count must be positive for $everything")
         link = idx_reference
         stmt = (
-            select(link.c.pid).distinct()
-            .where(link.c.hash_identity.in_(idents), link.c.target_type == "Patient", link.c.target_id == request.patient_id,
-                   link.c.pid > after)
-        )  # fmt: skip
+            select(link.c.pid)
+            .distinct()
+            .where(
+                link.c.hash_identity.in_(idents),
+                link.c.target_type == "Patient",
+                link.c.target_id == request.patient_id,
+                link.c.pid > after,
+            )
+        )
         if token:
             stmt = stmt.where(link.c.pid <= token.watermark)
         if request.since_us is not None:
-            stmt = stmt.where(link.c.pid.in_(select(resource.c.pid).where(resource.c.updated_us >= request.since_us)))
+            stmt = stmt.where(
+                link.c.pid.in_(select(resource.c.pid).where(resource.c.updated_us >= request.since_us))
+            )
         pids = [int(r[0]) for r in conn.execute(stmt.order_by(link.c.pid).limit(request.count + 1))]
         more = len(pids) > request.count
         pids = pids[: request.count]
         pairs = fetch_by_pids(conn, pids)
         matches = [r for _, r in pairs]
-        if token is None and (request.types is None or "Patient" in request.types):
-            if request.since_us is None or _updated_us(patient) >= request.since_us:
-                matches.insert(0, patient)
+        patient_wanted = request.types is None or "Patient" in request.types
+        if (
+            token is None
+            and patient_wanted
+            and (request.since_us is None or _updated_us(patient) >= request.since_us)
+        ):
+            matches.insert(0, patient)
         seen = {(r.resource_type, r.id) for r in matches}
-        refs = conn.execute(
-            select(link.c.target_type, link.c.target_id).distinct()
-            .where(link.c.pid.in_(pids), link.c.target_id.is_not(None), link.c.target_type.is_not(None))
-        ) if pids else []  # fmt: skip
+        refs: Any = (
+            conn.execute(
+                select(link.c.target_type, link.c.target_id)
+                .distinct()
+                .where(link.c.pid.in_(pids), link.c.target_id.is_not(None), link.c.target_type.is_not(None))
+            )
+            if pids
+            else []
+        )
         wanted = [(t, i) for t, i in refs if (t, i) not in seen and t not in compartment and t != "Patient"]
         included = [r for _, r in fetch_by_refs(conn, wanted)]
         watermark = token.watermark if token else self._max_pid(conn)
         next_token = PageToken("k", "", pids[-1], watermark) if more and pids else None
         total = len(matches) if token is None and not more else None
-        return SearchPage(matches=matches, included=included, total=total, next_page=next_token.encode() if next_token else None)
+        return SearchPage(
+            matches=matches,
+            included=included,
+            total=total,
+            next_page=next_token.encode() if next_token else None,
+        )
 
 
 def _updated_us(stored: StoredResource) -> int:

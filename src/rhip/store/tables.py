@@ -32,7 +32,7 @@ URI_LENGTH = 512
 
 def sortable(length: int) -> String:
     """A string compared by code point on both backends, so prefix ranges (``>= p AND < p+U+10FFFF``) work."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 resource = Table(
@@ -71,7 +71,9 @@ resource_version = Table(
 )
 
 
-def _index_table(name: str, *columns: Column[object], key: tuple[str, ...], indexes: tuple[tuple[str, ...], ...]) -> Table:
+def _index_table(
+    name: str, *columns: Column[object], key: tuple[str, ...], indexes: tuple[tuple[str, ...], ...]
+) -> Table:
     """An index table clustered by resource: its primary key starts with ``pid``.
 
     On SQLite the table is WITHOUT ROWID, so the rows of one resource sit together in the table's own

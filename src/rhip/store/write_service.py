@@ -22,6 +22,7 @@ import socket
 import struct
 import threading
 from dataclasses import astuple
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -32,8 +33,11 @@ from rhip.store.apply import PreparedWrite, RowWrite, VersionWrite, apply
 
 log = logging.getLogger("rhip.writer")
 _HEADER = struct.Struct(">I")
-_ALLOWED = {("rhip.store.apply", "PreparedWrite"): PreparedWrite, ("rhip.store.apply", "RowWrite"): RowWrite,
-            ("rhip.store.apply", "VersionWrite"): VersionWrite}  # fmt: skip
+_ALLOWED = {
+    ("rhip.store.apply", "PreparedWrite"): PreparedWrite,
+    ("rhip.store.apply", "RowWrite"): RowWrite,
+    ("rhip.store.apply", "VersionWrite"): VersionWrite,
+}
 
 
 class _Unpickler(pickle.Unpickler):
@@ -117,13 +121,22 @@ class WriteServer:
                     log.warning("refused a write request: %s", exc)
                     return
                 try:
-                    self.db.run_grouped(lambda c, p=prepared: apply(c, p))
+                    self.db.run_grouped(partial(apply, prepared=prepared))
                     reply: tuple[str, Any] = ("ok", None)
                 except RhipError as error:
                     reply = ("error", (error.code, error.message, [astuple(i) for i in error.extra_issues]))
                 except IntegrityError:
-                    reply = ("error", (Conflict.code, "A concurrent change touched the same resource; retry the request", []))
-                except Exception as exc:  # the database failed: the worker answers 503, nothing is acknowledged
+                    reply = (
+                        "error",
+                        (
+                            Conflict.code,
+                            "A concurrent change touched the same resource; retry the request",
+                            [],
+                        ),
+                    )
+                except (
+                    Exception
+                ) as exc:  # the database failed: the worker answers 503, nothing is acknowledged
                     log.exception("write failed")
                     reply = ("error", (StorageUnavailable.code, f"write failed: {type(exc).__name__}", []))
                 try:

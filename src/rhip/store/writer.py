@@ -112,9 +112,15 @@ class UnitOfWork:
         if not isinstance(rtype, str) or not self.ctx.table.is_resource_type(rtype):
             raise InvalidRequest(f"Unknown resourceType {rtype!r}", expression=["resourceType"])
         if expected_type is not None and rtype != expected_type:
-            raise InvalidRequest(f"Expected a {expected_type} but the body is a {rtype}", expression=["resourceType"])
+            raise InvalidRequest(
+                f"Expected a {expected_type} but the body is a {rtype}", expression=["resourceType"]
+            )
         if self.ctx.validator is not None:
-            issues = [i for i in self.ctx.validator.validate(resource, expected_type=rtype) if i.severity in ("error", "fatal")]
+            issues = [
+                i
+                for i in self.ctx.validator.validate(resource, expected_type=rtype)
+                if i.severity in ("error", "fatal")
+            ]
             if issues:
                 raise ValidationFailed("", issues=issues)
         return rtype
@@ -130,11 +136,15 @@ class UnitOfWork:
         found = self.conn.execute(text(sql), {"t": rtype, "i": rid}).first()
         if found is None:
             return None
-        row = _Row(rtype, rid, int(found.pid), True, int(found.version), bool(found.deleted), int(found.index_mask))
+        row = _Row(
+            rtype, rid, int(found.pid), True, int(found.version), bool(found.deleted), int(found.index_mask)
+        )
         self._rows[(rtype, rid)] = row
         return row
 
-    def _store(self, row: _Row, resource: dict[str, Any], version: int, method: str, created: bool) -> StoredResource:
+    def _store(
+        self, row: _Row, resource: dict[str, Any], version: int, method: str, created: bool
+    ) -> StoredResource:
         now = self.now_us()
         last_updated = self._now_instant
         meta = dict(resource.get("meta") or {})
@@ -147,7 +157,9 @@ class UnitOfWork:
         content = orjson.dumps(stored)
         row.version, row.deleted, row.dirty = version, False, True
         row.compartment = entries.compartment
-        self._versions.append(_Version(row, version, now, method, False, entries.compartment, content, created))
+        self._versions.append(
+            _Version(row, version, now, method, False, entries.compartment, content, created)
+        )
         event = ResourceCreated if created else ResourceUpdated
         self.events.append(event(row.res_type, row.res_id, version, entries.compartment))
         return StoredResource(row.res_type, row.res_id, version, last_updated, False, content, method)
@@ -171,17 +183,24 @@ class UnitOfWork:
         self._rows[(rtype, id)] = row
         return self._store(row, resource, 1, "POST", True)
 
-    def update(self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None) -> tuple[StoredResource, bool]:
+    def update(
+        self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None
+    ) -> tuple[StoredResource, bool]:
         """Store a new version, or create the resource with this id; returns (version, created)."""
         self._validate(resource, resource_type)
         if not is_valid_fhir_id(id):
             raise InvalidRequest(f"'{id}' is not a valid resource id", expression=["id"])
         if resource.get("id") not in (None, id):
-            raise InvalidRequest(f"The id in the body ({resource.get('id')!r}) does not match the URL ({id!r})", expression=["id"])
+            raise InvalidRequest(
+                f"The id in the body ({resource.get('id')!r}) does not match the URL ({id!r})",
+                expression=["id"],
+            )
         row = self._row(resource_type, id)
         if row is None:
             if if_match is not None:
-                raise VersionConflict(f"{resource_type}/{id} does not exist, so version {if_match} cannot match")
+                raise VersionConflict(
+                    f"{resource_type}/{id} does not exist, so version {if_match} cannot match"
+                )
             row = _Row(resource_type, id, None, False, 0, True, 0)
             self._rows[(resource_type, id)] = row
             return self._store(row, resource, 1, "PUT", True), True
@@ -237,12 +256,31 @@ class UnitOfWork:
         touched = list({id(v.row): v.row for v in versions}.values())
         position = {id(row): i for i, row in enumerate(touched)}
         rows = [
-            RowWrite(r.res_type, r.res_id, r.pid, r.in_db, r.version, r.deleted, r.compartment, r.db_mask,
-                     0 if r.deleted else r.mask, None if r.deleted else r.tails)  # fmt: skip
+            RowWrite(
+                r.res_type,
+                r.res_id,
+                r.pid,
+                r.in_db,
+                r.version,
+                r.deleted,
+                r.compartment,
+                r.db_mask,
+                0 if r.deleted else r.mask,
+                None if r.deleted else r.tails,
+            )
             for r in touched
         ]
         writes = [
-            VersionWrite(position[id(v.row)], v.version, v.updated_us, v.method, v.deleted, v.compartment, v.content, v.created)
+            VersionWrite(
+                position[id(v.row)],
+                v.version,
+                v.updated_us,
+                v.method,
+                v.deleted,
+                v.compartment,
+                v.content,
+                v.created,
+            )
             for v in versions
         ]
         return PreparedWrite(rows, writes, claimed), touched

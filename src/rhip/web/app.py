@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-
-import anyio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from sqlalchemy import text
+import anyio
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -21,10 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhip import __version__
 from rhip.bootstrap.container import Platform, build_platform, settle_heap
-from rhip.bootstrap.settings import Settings
 from rhip.bootstrap.logging import configure_logging
+from rhip.bootstrap.settings import Settings
 from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError
-from rhip.db.migrate import current_revision, head_revision
 from rhip.fhir.events import ResourceChanged
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
 from rhip.fhir.rest.outcome import dumps, outcome
@@ -39,12 +43,19 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("rhip_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry)
+        self.requests = Counter(
+            "rhip_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
         self.latency = Histogram(
-            "rhip_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry,
+            "rhip_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-        )  # fmt: skip
-        self.writes = Counter("rhip_fhir_writes", "Resources written", ["resource_type", "event"], registry=self.registry)
+        )
+        self.writes = Counter(
+            "rhip_fhir_writes", "Resources written", ["resource_type", "event"], registry=self.registry
+        )
         self.in_flight = Gauge("rhip_http_in_flight", "Requests being served", registry=self.registry)
 
 
@@ -58,7 +69,13 @@ def route_kind(path: str) -> str:
     if len(parts) == 1:
         return "fhir:base"
     tail = parts[2:]
-    kind = "type" if not tail else ("instance" if len(tail) == 1 else "/".join(t if t.startswith(("_", "$")) else "*" for t in tail))
+    kind = (
+        "type"
+        if not tail
+        else (
+            "instance" if len(tail) == 1 else "/".join(t if t.startswith(("_", "$")) else "*" for t in tail)
+        )
+    )
     return f"fhir:{parts[1]}:{kind}" if parts[1][:1].isupper() else f"fhir:{parts[1]}"
 
 
@@ -132,18 +149,14 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         return JSONResponse({"status": "ok", "version": __version__})
 
     async def readyz(_: Request) -> Response:
-        def check() -> tuple[bool, str]:
-            plat = current()
-            with plat.db.read() as conn:
-                conn.execute(text("SELECT 1"))
-            cur, head = current_revision(plat.db.engine), head_revision()
-            return cur == head, f"schema {cur}, code {head}"
-
         try:
-            ok, detail = await run_in_threadpool(check)
+            ok, detail = await run_in_threadpool(lambda: current().readiness())
         except Exception as exc:  # readiness must answer, whatever is wrong
             return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
-        return JSONResponse({"status": "ready" if ok else "schema-out-of-date", "detail": detail}, status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "schema-out-of-date", "detail": detail},
+            status_code=200 if ok else 503,
+        )
 
     async def prometheus(_: Request) -> Response:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -201,7 +214,19 @@ class ObserveMiddleware:
         except Exception:
             log.exception("unhandled error", extra={"route": kind, "method": scope.get("method")})
             if not status["sent"]:
-                body = dumps(outcome([Issue("fatal", "exception", "Internal error; it has been logged", (), "RHIP-CORE-0000")]))
+                body = dumps(
+                    outcome(
+                        [
+                            Issue(
+                                "fatal",
+                                "exception",
+                                "Internal error; it has been logged",
+                                (),
+                                "RHIP-CORE-0000",
+                            )
+                        ]
+                    )
+                )
                 await Response(body, status_code=500, media_type=FHIR_CONTENT_TYPE)(scope, receive, send)
             status["code"] = 500
         finally:

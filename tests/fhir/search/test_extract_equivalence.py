@@ -47,7 +47,9 @@ def _slow_entries(extractor: IndexExtractor, resource: dict[str, Any]) -> IndexE
         for base in nodes:
             keys = [""]
             for comp in leading:
-                values = extractor.composite_keys(comp.type, interp.compile_relative(comp.expression)([base], root))
+                values = extractor.composite_keys(
+                    comp.type, interp.compile_relative(comp.expression)([base], root)
+                )
                 keys = [f"{k}${v}" if k else v for k in keys for v in values]
             scratch = IndexEntries()
             for node in interp.compile_relative(last.expression)([base], root):

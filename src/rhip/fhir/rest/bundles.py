@@ -30,8 +30,19 @@ if TYPE_CHECKING:
 
 _REFERENCE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
 METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request", 404: "Not Found",
-           405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 412: "Precondition Failed", 422: "Unprocessable Entity"}  # fmt: skip
+REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    304: "Not Modified",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    422: "Unprocessable Entity",
+}
 
 
 @dataclass
@@ -90,8 +101,10 @@ class BundleProcessor:
         method = request.get("method")
         url = request.get("url")
         if method not in METHOD_ORDER or not isinstance(url, str) or not url:
-            raise InvalidRequest(f"{where}.request needs a method (GET, HEAD, POST, PUT, PATCH, DELETE) and a url",
-                                 expression=[f"{where}.request"])  # fmt: skip
+            raise InvalidRequest(
+                f"{where}.request needs a method (GET, HEAD, POST, PUT, PATCH, DELETE) and a url",
+                expression=[f"{where}.request"],
+            )
         if base and url.startswith(base + "/"):
             url = url[len(base) + 1 :]
         parts = urlsplit(url)
@@ -101,8 +114,12 @@ class BundleProcessor:
                 expression=[f"{where}.request.url"],
             )
         headers = {}
-        for key, header in (("ifNoneExist", "if-none-exist"), ("ifMatch", "if-match"), ("ifNoneMatch", "if-none-match"),
-                            ("ifModifiedSince", "if-modified-since")):  # fmt: skip
+        for key, header in (
+            ("ifNoneExist", "if-none-exist"),
+            ("ifMatch", "if-match"),
+            ("ifNoneMatch", "if-none-match"),
+            ("ifModifiedSince", "if-modified-since"),
+        ):
             if isinstance(request.get(key), str):
                 headers[header] = request[key]
         resource = raw.get("resource")
@@ -132,14 +149,18 @@ class BundleProcessor:
         for e in entries:
             if e.full_url:
                 if e.full_url in seen_urls:
-                    raise InvalidRequest(f"fullUrl {e.full_url} appears twice in the transaction",
-                                         expression=[f"Bundle.entry[{e.index}].fullUrl"])  # fmt: skip
+                    raise InvalidRequest(
+                        f"fullUrl {e.full_url} appears twice in the transaction",
+                        expression=[f"Bundle.entry[{e.index}].fullUrl"],
+                    )
                 seen_urls.add(e.full_url)
             if e.method in ("PUT", "DELETE", "PATCH") and e.rid:
                 key = (e.rtype, e.rid)
                 if key in seen_targets:
-                    raise InvalidRequest(f"{e.rtype}/{e.rid} is changed twice in one transaction",
-                                         expression=[f"Bundle.entry[{e.index}]"])  # fmt: skip
+                    raise InvalidRequest(
+                        f"{e.rtype}/{e.rid} is changed twice in one transaction",
+                        expression=[f"Bundle.entry[{e.index}]"],
+                    )
                 seen_targets.add(key)
         responses: dict[int, FhirResponse] = {}
         with repo.transaction() as tx:
@@ -278,8 +299,12 @@ class BundleProcessor:
                         "Batch entries cannot reference each other with urn:uuid; use a transaction"
                     )
                 if e.method == "POST" and e.rid is None:
-                    responses[i] = self.service.interactions.create(repo, FhirRequest("POST", e.path, [], e.headers, b"", req.base_url),
-                                                                    e.rtype, body=e.resource)  # fmt: skip
+                    responses[i] = self.service.interactions.create(
+                        repo,
+                        FhirRequest("POST", e.path, [], e.headers, b"", req.base_url),
+                        e.rtype,
+                        body=e.resource,
+                    )
                 else:
                     responses[i] = self._run(repo, req, e)
             except RhipError as error:
@@ -327,8 +352,16 @@ def _error(error: RhipError) -> FhirResponse:
 def _at_entry(error: RhipError, e: _Entry) -> RhipError:
     """The same error, saying which entry of the Bundle failed."""
     where = f"Bundle.entry[{e.index}]"
-    issues = [Issue(i.severity, i.code, f"{where} ({e.method} {e.path or e.rtype}): {i.diagnostics}",
-                    i.expression or (where,), i.rhip_code) for i in error.issues()]  # fmt: skip
+    issues = [
+        Issue(
+            i.severity,
+            i.code,
+            f"{where} ({e.method} {e.path or e.rtype}): {i.diagnostics}",
+            i.expression or (where,),
+            i.rhip_code,
+        )
+        for i in error.issues()
+    ]
     annotated = type(error)("", issues=issues)
     annotated.code = error.code
     return annotated

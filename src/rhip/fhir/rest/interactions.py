@@ -133,8 +133,14 @@ class Interactions:
         return FhirResponse(status, view.apply(stored.content, stored.resource_type), headers, stored=stored)
 
     # -- create / update / delete -----------------------------------------------------------------
-    def create(self, repo: FhirRepository, req: FhirRequest, rtype: str, assigned_id: str | None = None,
-               body: dict[str, Any] | None = None) -> FhirResponse:  # fmt: skip
+    def create(
+        self,
+        repo: FhirRepository,
+        req: FhirRequest,
+        rtype: str,
+        assigned_id: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> FhirResponse:
         """POST [type], with ``If-None-Exist`` for conditional create."""
         self.check_type(rtype)
         resource = body if body is not None else resource_body(req)
@@ -177,8 +183,14 @@ class Interactions:
         stored, created = repo.update(rtype, rid, resource, if_match=if_match)
         return self.respond(req, stored, 201 if created else 200)
 
-    def conditional_update(self, repo: FhirRepository, req: FhirRequest, rtype: str, criteria: str,
-                           body: dict[str, Any] | None = None) -> FhirResponse:  # fmt: skip
+    def conditional_update(
+        self,
+        repo: FhirRepository,
+        req: FhirRequest,
+        rtype: str,
+        criteria: str,
+        body: dict[str, Any] | None = None,
+    ) -> FhirResponse:
         """PUT [type]?criteria: update the single match, or create when there is none."""
         self.check_type(rtype)
         resource = body if body is not None else resource_body(req)
@@ -279,8 +291,14 @@ class Interactions:
         return self.respond(req, stored, 200)
 
     # -- search and history -----------------------------------------------------------------------
-    def search(self, repo: FhirRepository, req: FhirRequest, rtype: str, post: bool = False,
-               compartment: tuple[str, str] | None = None) -> FhirResponse:  # fmt: skip
+    def search(
+        self,
+        repo: FhirRepository,
+        req: FhirRequest,
+        rtype: str,
+        post: bool = False,
+        compartment: tuple[str, str] | None = None,
+    ) -> FhirResponse:
         """GET [type]?…, POST [type]/_search, GET Patient/[id]/[type]?…"""
         self.check_type(rtype)
         params = list(req.query) + (form_params(req) if post else [])
@@ -320,8 +338,12 @@ class Interactions:
             canonical.append((name, value))
         page = repo.history(HistoryRequest(rtype, rid, since, at, count, page_token))
         path = "/".join(p for p in (rtype, rid, "_history") if p)
-        return FhirResponse(200, output.history_bundle(req.base_url, page, output.links(req.base_url, path, canonical, page),
-                                                       output.now_instant()))  # fmt: skip
+        return FhirResponse(
+            200,
+            output.history_bundle(
+                req.base_url, page, output.links(req.base_url, path, canonical, page), output.now_instant()
+            ),
+        )
 
     def now(self) -> datetime:
         """The current time in the platform zone."""

@@ -132,12 +132,22 @@ def searchset(
     entries: list[bytes] = []
     for stored in page.matches:
         if stored.content is not None:
-            entries.append(_entry(f"{base}/{stored.resource_type}/{stored.id}", view.apply(stored.content, stored.resource_type),
-                                  {"search": {"mode": "match"}}))  # fmt: skip
+            entries.append(
+                _entry(
+                    f"{base}/{stored.resource_type}/{stored.id}",
+                    view.apply(stored.content, stored.resource_type),
+                    {"search": {"mode": "match"}},
+                )
+            )
     for stored in page.included:
         if stored.content is not None:
-            entries.append(_entry(f"{base}/{stored.resource_type}/{stored.id}", view.apply(stored.content, stored.resource_type),
-                                  {"search": {"mode": "include"}}))  # fmt: skip
+            entries.append(
+                _entry(
+                    f"{base}/{stored.resource_type}/{stored.id}",
+                    view.apply(stored.content, stored.resource_type),
+                    {"search": {"mode": "include"}},
+                )
+            )
     warnings = [*page.warnings, *extra_warnings]
     if warnings:
         entries.append(

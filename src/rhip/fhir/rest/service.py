@@ -22,8 +22,13 @@ log = logging.getLogger("rhip.fhir")
 class FhirService:
     """The FHIR RESTful API over one repository."""
 
-    def __init__(self, repository: FhirRepository, interactions: Interactions, capability: Callable[[str], dict[str, Any]],
-                 validator: operations.ValidatorLike) -> None:  # fmt: skip
+    def __init__(
+        self,
+        repository: FhirRepository,
+        interactions: Interactions,
+        capability: Callable[[str], dict[str, Any]],
+        validator: operations.ValidatorLike,
+    ) -> None:
         self.repository = repository
         self.interactions = interactions
         self.capability = capability

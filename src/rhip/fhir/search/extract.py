@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from functools import lru_cache
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from rhip.fhir.fhirpath import Node, Nodes, reference_type
+from rhip.fhir.fhirpath import Node, Nodes
 from rhip.fhir.search.params import SearchParam, SearchParamRegistry, patient_compartment
 from rhip.fhir.search.values import DateFormatError, date_range, normalize_string
 
@@ -52,7 +52,7 @@ def parse_reference(ref: str, base_urls: tuple[str, ...] = ()) -> tuple[str | No
         if ref.startswith(base + "/"):
             ref = ref[len(base) + 1 :]
             break
-    if ref.startswith("#") or ref.startswith("urn:"):
+    if ref.startswith(("#", "urn:")):
         return None, None, ref if ref.startswith("urn:") else None
     if "://" in ref:
         parts = ref.split("|", 1)[0].split("/")
@@ -95,7 +95,11 @@ class IndexExtractor:
         """The indexed (non-column) parameters of a type."""
         found = self._params.get(resource_type)
         if found is None:
-            found = [p for p in self.registry.for_type(resource_type).values() if p.extract is not None and not p.derived_from]
+            found = [
+                p
+                for p in self.registry.for_type(resource_type).values()
+                if p.extract is not None and not p.derived_from
+            ]
             self._params[resource_type] = found
             by_key: dict[str, list[SearchParam]] = {}
             always: list[SearchParam] = []
@@ -149,7 +153,9 @@ class IndexExtractor:
         for code in params:
             param = self.registry.get(rtype, code)
             codes = param.index_codes if param is not None else (code,)
-            for ref_code, target_type, target_id, _url in sorted(entries.references, key=lambda e: e[2] or ""):
+            for ref_code, target_type, target_id, _url in sorted(
+                entries.references, key=lambda e: e[2] or ""
+            ):
                 if ref_code in codes and target_type == "Patient" and target_id:
                     return target_id
         return None
@@ -257,8 +263,15 @@ class IndexExtractor:
                 *value.get("suffix", ()),
             ]
         elif typ == "Address":
-            parts = [value.get("text"), *value.get("line", ()), value.get("city"), value.get("district"), value.get("state"),
-                     value.get("postalCode"), value.get("country")]  # fmt: skip
+            parts = [
+                value.get("text"),
+                *value.get("line", ()),
+                value.get("city"),
+                value.get("district"),
+                value.get("state"),
+                value.get("postalCode"),
+                value.get("country"),
+            ]
         else:
             parts = [value.get("text"), value.get("display"), value.get("value")]
         for part in parts:
@@ -323,9 +336,14 @@ class IndexExtractor:
                 return
             unit_src = low if lv is not None else high
             entries.quantities.add(
-                (code, unit_src.get("system"), unit_src.get("code") or unit_src.get("unit"),
-                 float(lv) if lv is not None else float("-inf"), float(hv) if hv is not None else float("inf"))
-            )  # fmt: skip
+                (
+                    code,
+                    unit_src.get("system"),
+                    unit_src.get("code") or unit_src.get("unit"),
+                    float(lv) if lv is not None else float("-inf"),
+                    float(hv) if hv is not None else float("inf"),
+                )
+            )
             return
         if typ == "Money":
             amount = value.get("value")
@@ -363,8 +381,15 @@ class IndexExtractor:
                 for node in last.evaluate([base], root):
                     self.add(last.type, "", node, scratch)
                 cache[sk] = scratch
-            if not (scratch.quantities or scratch.tokens or scratch.strings or scratch.dates or scratch.numbers
-                    or scratch.references or scratch.uris):  # fmt: skip
+            if not (
+                scratch.quantities
+                or scratch.tokens
+                or scratch.strings
+                or scratch.dates
+                or scratch.numbers
+                or scratch.references
+                or scratch.uris
+            ):
                 continue
             keys = [""]
             for comp in leading:

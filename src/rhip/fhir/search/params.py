@@ -23,11 +23,25 @@ COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
 # Parameters that are part of search control rather than filters.
 RESULT_PARAMS = frozenset(
     {
-        "_sort", "_count", "_include", "_revinclude", "_summary", "_total", "_elements", "_contained",
-        "_containedType", "_format", "_pretty", "_page", "_getpages", "_getpagesoffset", "_since", "_type",
+        "_sort",
+        "_count",
+        "_include",
+        "_revinclude",
+        "_summary",
+        "_total",
+        "_elements",
+        "_contained",
+        "_containedType",
+        "_format",
+        "_pretty",
+        "_page",
+        "_getpages",
+        "_getpagesoffset",
+        "_since",
+        "_type",
         "_offset",
     }
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -147,7 +161,12 @@ def _with_derived(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
         cover: list[str] = []
         covered: set[str] = set()
         for other_code, q in sorted(params.items()):
-            if q is p or q.extract is None or q.type != p.type or tuple(c.expression for c in q.components) != comps:
+            if (
+                q is p
+                or q.extract is None
+                or q.type != p.type
+                or tuple(c.expression for c in q.components) != comps
+            ):
                 continue
             q_parts = set(_split_union(q.expression))
             if q_parts < parts:
@@ -155,11 +174,15 @@ def _with_derived(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
                 covered |= q_parts
         if cover and covered == parts:
             out[code] = replace(p, derived_from=tuple(cover))
-    by_expression = {p.expression: code for code, p in params.items() if p.type == "reference" and p.extract is not None}
+    by_expression = {
+        p.expression: code for code, p in params.items() if p.type == "reference" and p.extract is not None
+    }
     for code, p in params.items():
         m = _RESOLVE_IS.fullmatch(p.expression)
         if p.type == "reference" and m and m["path"] in by_expression:
-            out[code] = replace(p, derived_from=(by_expression[m["path"]],), restrict_target=m["type"], targets=(m["type"],))
+            out[code] = replace(
+                p, derived_from=(by_expression[m["path"]],), restrict_target=m["type"], targets=(m["type"],)
+            )
     return out
 
 
@@ -176,7 +199,10 @@ class SearchParamRegistry:
             return as_root_function(fast) if fast is not None else compiler.compile(expression)
 
         def relative_fn(expression: str) -> Evaluator:
-            return as_relative_function(lambda t: static.compile(expression, t), compiler.compile_relative(expression))
+            return as_relative_function(
+                lambda t: static.compile(expression, t), compiler.compile_relative(expression)
+            )
+
         raw: Mapping[str, Mapping[str, Any]] = data["params"]
         common = {
             code: p
@@ -188,7 +214,7 @@ class SearchParamRegistry:
         for rtype in sorted(table.resource_types):
             params: dict[str, SearchParam] = {}
             for code, p in {**common, **raw.get(rtype, {})}.items():
-                if code in NOT_OFFERED or not p["expression"] and code not in COLUMN_PARAMS:
+                if code in NOT_OFFERED or (not p["expression"] and code not in COLUMN_PARAMS):
                     continue
                 expression = p["expression"]
                 params[code] = SearchParam(
@@ -199,9 +225,7 @@ class SearchParamRegistry:
                     url=p["url"],
                     targets=tuple(p.get("targets", ())),
                     components=tuple(
-                        Component(
-                            c["code"], c["type"], c["expression"], relative_fn(c["expression"])
-                        )
+                        Component(c["code"], c["type"], c["expression"], relative_fn(c["expression"]))
                         for c in p.get("components", ())
                     ),
                     extract=None if code in COLUMN_PARAMS else root_fn(expression, rtype),

@@ -90,8 +90,14 @@ def unescape(text: str) -> str:
 class SearchParser:
     """Parses query parameters for one registry, zone (for dates) and server base URL."""
 
-    def __init__(self, registry: SearchParamRegistry, zone: tzinfo, base_urls: tuple[str, ...] = (),
-                 default_count: int = 20, max_count: int = 1000) -> None:  # fmt: skip
+    def __init__(
+        self,
+        registry: SearchParamRegistry,
+        zone: tzinfo,
+        base_urls: tuple[str, ...] = (),
+        default_count: int = 20,
+        max_count: int = 1000,
+    ) -> None:
         self.registry = registry
         self.zone = zone
         self.base_urls = tuple(b.rstrip("/") for b in base_urls)
@@ -266,7 +272,7 @@ class SearchParser:
             if value not in ("true", "false"):
                 raise InvalidRequest(f"':missing' takes true or false, not '{value}'", expression=[name])
             return ParamFilter(resource_type, param, modifier, (), missing=value == "true")
-        raw_values = [v for v in split_unescaped(value, ",")]
+        raw_values = list(split_unescaped(value, ","))
         if any(v == "" for v in raw_values):
             raise InvalidRequest(f"Empty value for search parameter '{name}'", expression=[name])
         values = tuple(self._value(param, modifier, raw, name) for raw in raw_values)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import calendar
 import re
-from functools import lru_cache
 import unicodedata
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_US = -62135596800 * 1_000_000  # 0001-01-01T00:00:00Z
