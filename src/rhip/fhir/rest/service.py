@@ -37,11 +37,18 @@ class FhirService:
 
     def handle(self, req: FhirRequest) -> FhirResponse:
         """Answer one request; errors become OperationOutcomes with their HTTP status, never a crash."""
+        head = req.method.upper() == "HEAD"
+        if head:
+            # HEAD is GET without the body (status and headers are the same).
+            req = FhirRequest("GET", req.path, req.query, req.headers, req.body, req.base_url)
         try:
             check_accept(req)
-            return self.dispatch(self.repository, req)
+            response = self.dispatch(self.repository, req)
         except RhipError as error:
-            return error_response(error)
+            response = error_response(error)
+        if head:
+            response.body = None
+        return response
 
     def dispatch(self, repo: FhirRepository, req: FhirRequest) -> FhirResponse:
         """Route a request to its interaction on ``repo`` (errors propagate)."""

@@ -147,6 +147,8 @@ class SearchParser:
             if count < 0:
                 raise InvalidRequest("_count must not be negative", expression=["_count"])
             query.count = min(count, self.max_count)
+            if count == 0 and query.summary is None:
+                query.summary = "count"  # _count=0 asks for the total only
         elif name == "_sort":
             for key in value.split(","):
                 key = key.strip()
