@@ -315,6 +315,13 @@ class SqlSearch:
         if isinstance(f, ParamFilter):
             if f.missing is not None:
                 return self._missing_select(f)
+            if f.modifier == "not":
+                # Inside a chain or _has a :not filter is the resources of its type without the value.
+                r = sql.alias("resource")
+                return (
+                    f"SELECT {r}.pid AS pid FROM resource {r} WHERE {r}.res_type = {sql.bind(f.resource_type)} "
+                    f"AND {r}.deleted = FALSE AND {self.condition(f, r + '.pid')}"
+                )
             table, t, cond = self._param_rows(f)
             return f"SELECT {t}.pid AS pid FROM {table} {t} WHERE {cond}"
         if isinstance(f, IdFilter):
@@ -356,6 +363,9 @@ class SqlSearch:
             )
         if isinstance(f, HasFilter):
             link, target = sql.alias("idx_reference"), sql.alias("resource")
+            if f.param.restrict_target not in (None, f.resource_type):
+                # Observation:patient admits only Patients: a _has on any other type matches nothing.
+                return f"SELECT {target}.pid AS pid FROM resource {target} WHERE 1 = 0"
             bound = sql.bind(f.resource_type)
             return (
                 f"SELECT {target}.pid AS pid FROM resource {target} WHERE {target}.res_type = {bound} AND {target}.res_id IN "

@@ -321,7 +321,8 @@ class IndexExtractor:
                 return
             if rtype is None and isinstance(value.get("type"), str) and url is None:
                 rtype = value["type"]
-            entries.references.add((code, rtype, rid, url))
+            # A resource on another server is known by its URL only: Patient/p3 there is not Patient/p3 here.
+            entries.references.add((code, rtype, None if url else rid, url))
         ident = value.get("identifier")
         if isinstance(ident, dict):
             self._token(code + ":identifier", ident, "Identifier", entries)

@@ -121,7 +121,7 @@ class SearchParser:
             query.filters.append(self._compartment(resource_type, *compartment))
         self._now = now or datetime.now(self.zone)
         for name, value in params:
-            if name in RESULT_PARAMS:
+            if name.split(":", 1)[0] in RESULT_PARAMS:
                 self._result_param(query, name, value, strict)
                 continue
             try:
@@ -367,7 +367,8 @@ class SearchParser:
             raise InvalidRequest(
                 f"Reference '{text}' does not match the type modifier ':{modifier}'", expression=[name]
             )
-        return ReferenceValue(rtype, rid, url)
+        # An absolute URL of another server is matched by URL, never as a local Type/id.
+        return ReferenceValue(rtype, None if url else rid, url)
 
     def _composite(self, param: SearchParam, raw: str, name: str) -> CompositeValue:
         parts = split_unescaped(raw, "$")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import re
 import unicodedata
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
@@ -53,7 +53,10 @@ def date_range(text: str, zone: tzinfo) -> tuple[int, int]:
         else:
             sign = 1 if m["tz"][0] == "+" else -1
             hours, minutes = int(m["tz"][1:3]), int(m["tz"][4:6])
+            if hours > 14 or minutes > 59 or (hours == 14 and minutes):
+                raise DateFormatError(f"a time-zone offset lies within ±14:00: {text!r}")
             tz = _fixed(sign * (hours * 60 + minutes))
+    step_us = 0  # below a day, the range is measured in elapsed time (a clock that falls back repeats an hour)
     try:
         if m["m"] is None:
             low = datetime(year, 1, 1, tzinfo=tz)
@@ -70,18 +73,19 @@ def date_range(text: str, zone: tzinfo) -> tuple[int, int]:
             raise DateFormatError(f"a time needs hours and minutes: {text!r}")
         elif m["S"] is None:
             low = datetime(year, int(m["m"]), int(m["d"]), int(m["H"]), int(m["M"]), tzinfo=tz)
-            high = low + timedelta(minutes=1)
+            high, step_us = None, 60_000_000
         else:
             second = min(int(m["S"]), 59)  # a leap second is the last second of its minute
             frac = m["f"] or ""
             micro = int((frac + "000000")[:6]) if frac else 0
             low = datetime(year, int(m["m"]), int(m["d"]), int(m["H"]), int(m["M"]), second, micro, tzinfo=tz)
             # Precision: seconds cover the second; fractions cover their last digit.
-            step = timedelta(seconds=1) if not frac else timedelta(microseconds=10 ** max(0, 6 - len(frac)))
-            high = low + step
+            high, step_us = None, 1_000_000 if not frac else 10 ** max(0, 6 - len(frac))
     except (ValueError, OverflowError) as exc:
         raise DateFormatError(f"not a valid date: {text!r}") from exc
     low_us = _to_us(low)
+    if step_us:
+        return low_us, low_us + step_us - 1
     high_us = _to_us(high) - 1 if high is not None else MAX_US
     return low_us, high_us
 
@@ -90,8 +94,6 @@ _ZONES: dict[int, tzinfo] = {}
 
 
 def _fixed(minutes: int) -> tzinfo:
-    from datetime import timezone
-
     zone = _ZONES.get(minutes)
     if zone is None:
         zone = timezone(timedelta(minutes=minutes))
