@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -79,3 +80,4 @@ class WriterProcess:
         if self._proc is not None and self._proc.is_alive():
             self._proc.terminate()
             self._proc.join(30)
+        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)

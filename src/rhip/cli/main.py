@@ -73,7 +73,7 @@ def version() -> None:
     settings = _settings()
     db = database(settings)
     try:
-        schema = current_revision(db.engine)
+        schema = current_revision(db.engine) or "empty"
     except Exception as exc:  # the version command must work even when the database is unreachable
         schema = f"unavailable ({type(exc).__name__})"
     finally:

@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
-from rhip.core.errors import StorageUnavailable
+from rhip.core.errors import InvalidRequest, StorageUnavailable
 from rhip.db.checkpoint import WalCheckpointer
 from rhip.db.group_commit import GroupCommitter
 
@@ -181,6 +181,8 @@ class Database:
                 yield conn
         except OperationalError as exc:
             raise StorageUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
+        except DataError as exc:
+            raise InvalidRequest("A value in the request cannot be compared by the database") from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -201,6 +203,8 @@ class Database:
                         held.release()
         except OperationalError as exc:
             raise StorageUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
+        except DataError as exc:
+            raise InvalidRequest("A value in the request cannot be stored by the database") from exc
 
     def dispose(self) -> None:
         """Stop the checkpoint thread and close every pooled connection."""

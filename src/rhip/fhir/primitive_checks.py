@@ -235,4 +235,21 @@ def checkers(regexes: Mapping[str, str | None]) -> dict[str, Checker]:
         base64Binary=_base64,
         xhtml=_xhtml,
     )
+    # "Strings SHALL NOT contain Unicode character points below 32, except tab, CR and LF" (all string types).
+    for name in list(found):
+        if name not in ("boolean", "decimal", "integer", "unsignedInt", "positiveInt"):
+            found[name] = _no_controls(found[name])
     return found
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_HAS_CONTROL = ("value", "contains a control character (below U+0020 other than tab, CR and LF)")
+
+
+def _no_controls(check: Checker) -> Checker:
+    def checked(value: Any) -> Problem | None:
+        if type(value) is str and _CONTROL.search(value):
+            return _HAS_CONTROL
+        return check(value)
+
+    return checked

@@ -387,13 +387,16 @@ def _clip(text: str, limit: int = 64) -> str:
 
 
 def _echoable(slot: _Slot, value: Any) -> bool:
-    """Whether a bad value may appear in diagnostics: dates and numbers, and codes that look like codes."""
-    if not slot.echo or not isinstance(value, str | int | float):
+    """Whether a bad value may appear in diagnostics: booleans, and short ASCII codes.
+
+    Anything else may be personal data put in the wrong place (an ID number in ``birthDate``, a phone
+    number in a decimal, a name in ``gender``), and diagnostics reach logs, import reports and clients.
+    """
+    if not slot.echo or isinstance(value, bool):
+        return slot.echo and isinstance(value, bool)
+    if slot.type != "code" or not isinstance(value, str):
         return False
-    if slot.type != "code":
-        return True
-    # A name or an ID number put in a code element by mistake must not be repeated back.
-    return isinstance(value, str) and len(value) <= 40 and not _FREE_TEXT.search(value)
+    return len(value) <= 40 and value.isascii() and not _FREE_TEXT.search(value)
 
 
 def _show(value: Any) -> str:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, select
 
 from rhip.core.clock import fhir_instant
 from rhip.core.errors import InvalidRequest, ResourceGone, ResourceNotFound
@@ -133,11 +133,14 @@ def history(conn: Connection, request: HistoryRequest, max_count: int) -> Histor
     if request.page:
         try:
             before = int(request.page)
+            if not 0 < before < 2**63:
+                raise ValueError(request.page)
         except ValueError as exc:
             raise InvalidRequest("Invalid history page token") from exc
         conds.append(v.c.vid < before)
-    rows = conn.execute(select(v).where(and_(*conds)).order_by(v.c.vid.desc()).limit(count + 1)).all()
+    rows = conn.execute(select(v).where(*conds).order_by(v.c.vid.desc()).limit(count + 1)).all()
     entries = [_stored(r, r.method) for r in rows[:count]]
     next_page = str(rows[count - 1].vid) if len(rows) > count > 0 else None
-    total = len(entries) if next_page is None and not request.page else None
+    # With _count=0 nothing was read, so nothing is known about the total.
+    total = len(entries) if next_page is None and not request.page and count > 0 else None
     return HistoryPage(entries, total, next_page)

@@ -50,7 +50,10 @@ class PageToken:
             kind, key, position, watermark = text.split(".")
             if kind not in ("k", "p", "c"):
                 raise ValueError(kind)
-            return PageToken(kind, key, int(position), int(watermark))
+            numbers = int(position), int(watermark)
+            if not all(0 <= n < 2**63 for n in numbers):
+                raise ValueError(text)
+            return PageToken(kind, key, *numbers)
         except ValueError as exc:
             raise InvalidRequest("The paging link is invalid or has expired; repeat the search") from exc
 
@@ -339,6 +342,10 @@ class SearchRunner:
         pids = sorted({int(pid) for pid, t, i in rows if (t, i) in wanted})
         return fetch_by_pids(conn, pids)
 
+    def _index_codes(self, rtype: str, code: str) -> tuple[str, ...]:
+        param = self.ctx.registry.get(rtype, code)
+        return param.index_codes if param is not None else (code,)
+
     # -- $everything -----------------------------------------------------------------------------
     def everything(self, conn: Connection, request: EverythingRequest) -> SearchPage:
         """A page of the Patient's compartment, plus what those resources reference."""
@@ -348,7 +355,14 @@ class SearchRunner:
         unknown = [t for t in types if not self.ctx.table.is_resource_type(t)]
         if unknown:
             raise InvalidRequest(f"_type names unknown resource types: {', '.join(unknown)}")
-        idents = [identity(t, code) for t in types for code in compartment.get(t, ())]
+        idents = sorted(
+            {
+                identity(t, c)
+                for t in types
+                for code in compartment.get(t, ())
+                for c in self._index_codes(t, code)
+            }
+        )
         token = PageToken.decode(request.page) if request.page else None
         after = token.position if token else 0
         if request.count <= 0:

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
-from rhip.core.errors import InvalidRequest, Issue, MultipleMatches, RhipError
+from rhip.core.errors import InvalidRequest, Issue, MultipleMatches, RhipError, TooCostly
 from rhip.core.ids import new_resource_id
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest.http import resource_body
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from rhip.fhir.rest.service import FhirService
 
 _REFERENCE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
+T = TypeVar("T")
 METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 REASONS = {
     200: "OK",
@@ -78,9 +81,7 @@ class BundleProcessor:
             raise InvalidRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
         limit = self.service.interactions.settings.max_bundle_entries
         if len(raw_entries) > limit:
-            raise InvalidRequest(
-                f"A Bundle may hold at most {limit} entries; this one has {len(raw_entries)}"
-            )
+            raise TooCostly(f"A Bundle may hold at most {limit} entries; this one has {len(raw_entries)}")
         if kind == "transaction":
             entries = [self._entry(i, e, req.base_url) for i, e in enumerate(raw_entries)]
             return self._transaction(repo, req, entries)
@@ -145,7 +146,6 @@ class BundleProcessor:
     # -- transaction ------------------------------------------------------------------------------
     def _transaction(self, repo: FhirRepository, req: FhirRequest, entries: list[_Entry]) -> FhirResponse:
         seen_urls: set[str] = set()
-        seen_targets: set[tuple[str, str]] = set()
         for e in entries:
             if e.full_url:
                 if e.full_url in seen_urls:
@@ -154,68 +154,79 @@ class BundleProcessor:
                         expression=[f"Bundle.entry[{e.index}].fullUrl"],
                     )
                 seen_urls.add(e.full_url)
+        responses: dict[int, FhirResponse] = {}
+        ordered = sorted(entries, key=lambda x: METHOD_ORDER[x.method])
+        with repo.transaction() as tx:
+            # DELETEs first, as the specification orders them: conditional creates and references that
+            # follow must not find what this transaction removes.
+            for e in ordered:
+                if e.method == "DELETE":
+                    responses[e.index] = self._entry_step(e, partial(self._run, tx, req, e))
+            ids: dict[str, str] = {}
+            for e in entries:
+                self._entry_step(e, partial(self._assign_id, tx, e, ids))
+            self._no_resource_twice(entries)
+            for e in entries:
+                if e.resource is not None:
+                    e.resource = self._entry_step(e, partial(self._rewrite, tx, e.resource, ids))
+            for e in ordered:
+                if e.method != "DELETE":
+                    responses[e.index] = self._entry_step(e, partial(self._run, tx, req, e))
+        return FhirResponse(200, self._response_bundle("transaction-response", req, entries, responses))
+
+    @staticmethod
+    def _entry_step(e: _Entry, step: Callable[[], T]) -> T:
+        """Run one step of an entry; its errors name the entry."""
+        try:
+            return step()
+        except RhipError as error:
+            raise _at_entry(error, e) from error
+
+    @staticmethod
+    def _no_resource_twice(entries: list[_Entry]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for e in entries:
             if e.method in ("PUT", "DELETE", "PATCH") and e.rid:
                 key = (e.rtype, e.rid)
-                if key in seen_targets:
+                if key in seen:
                     raise InvalidRequest(
                         f"{e.rtype}/{e.rid} is changed twice in one transaction",
                         expression=[f"Bundle.entry[{e.index}]"],
                     )
-                seen_targets.add(key)
-        responses: dict[int, FhirResponse] = {}
-        with repo.transaction() as tx:
-            ids = self._assign_ids(tx, entries)
-            for e in entries:
-                if e.resource is not None:
-                    try:
-                        e.resource = self._rewrite(tx, e.resource, ids)
-                    except RhipError as error:
-                        raise _at_entry(error, e) from error
-            for e in sorted(entries, key=lambda x: METHOD_ORDER[x.method]):
-                try:
-                    responses[e.index] = self._run(tx, req, e)
-                except RhipError as error:
-                    raise _at_entry(error, e) from error
-        return FhirResponse(200, self._response_bundle("transaction-response", req, entries, responses))
+                seen.add(key)
 
-    def _assign_ids(self, tx: FhirRepository, entries: list[_Entry]) -> dict[str, str]:
-        """Map each entry's fullUrl to the ``Type/id`` it will have once the transaction commits."""
+    def _assign_id(self, tx: FhirRepository, e: _Entry, ids: dict[str, str]) -> None:
+        """Give an entry the ``Type/id`` it will have once the transaction commits; map its fullUrl to it."""
         it = self.service.interactions
-        ids: dict[str, str] = {}
-        for e in entries:
-            if e.method == "POST" and e.rid is None and e.resource is not None:
-                it.check_type(e.rtype)
-                condition = e.headers.get("if-none-exist")
-                if condition:
-                    tx.lock(f"{e.rtype}?{condition}")
-                    found = it.matches(tx, it.criteria(e.rtype, condition))
-                    if len(found) > 1:
-                        raise _at_entry(
-                            MultipleMatches(f"ifNoneExist '{condition}' matches more than one {e.rtype}"), e
-                        )
-                    if found:
-                        e.existing = found[0]
-                        if e.full_url:
-                            ids[e.full_url] = f"{e.rtype}/{found[0].id}"
-                        continue
-                e.assigned_id = tx.new_id()
-                if e.full_url:
-                    ids[e.full_url] = f"{e.rtype}/{e.assigned_id}"
-            elif e.method == "PUT" and e.resource is not None:
-                if e.rid is None and e.query:
-                    found = it.matches(tx, it.criteria(e.rtype, _query_text(e.query)))
-                    if len(found) > 1:
-                        raise _at_entry(
-                            MultipleMatches(f"Conditional update matches more than one {e.rtype}"), e
-                        )
-                    rid = found[0].id if found else e.resource.get("id")
-                    if not isinstance(rid, str):
-                        rid = tx.new_id()
-                    e.rid, e.query = rid, []
-                    e.resource = {**e.resource, "id": rid}
-                if e.full_url and e.rid:
-                    ids[e.full_url] = f"{e.rtype}/{e.rid}"
-        return ids
+        if e.rtype:
+            it.check_type(e.rtype)
+        if e.method == "POST" and e.rid is None and e.resource is not None:
+            condition = e.headers.get("if-none-exist")
+            if condition:
+                tx.lock(f"{e.rtype}?{condition}")
+                found = it.matches(tx, it.criteria(e.rtype, condition))
+                if len(found) > 1:
+                    raise MultipleMatches(f"ifNoneExist '{condition}' matches more than one {e.rtype}")
+                if found:
+                    e.existing = found[0]
+                    if e.full_url:
+                        ids[e.full_url] = f"{e.rtype}/{found[0].id}"
+                    return
+            e.assigned_id = tx.new_id()
+            if e.full_url:
+                ids[e.full_url] = f"{e.rtype}/{e.assigned_id}"
+        elif e.method == "PUT" and e.resource is not None:
+            if e.rid is None and e.query:
+                found = it.matches(tx, it.criteria(e.rtype, _query_text(e.query)))
+                if len(found) > 1:
+                    raise MultipleMatches(f"Conditional update matches more than one {e.rtype}")
+                rid = found[0].id if found else e.resource.get("id")
+                if not isinstance(rid, str):
+                    rid = tx.new_id()
+                e.rid, e.query = rid, []
+                e.resource = {**e.resource, "id": rid}
+            if e.full_url and e.rid:
+                ids[e.full_url] = f"{e.rtype}/{e.rid}"
 
     def _rewrite(self, tx: FhirRepository, resource: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
         """The resource with urn:uuid and conditional references replaced.
@@ -264,6 +275,8 @@ class BundleProcessor:
             return it.create(repo, sub, e.rtype, assigned_id=e.assigned_id, body=e.resource)
         if e.method == "PUT":
             assert e.resource is not None
+            if e.rid is None and e.query:
+                return it.conditional_update(repo, sub, e.rtype, _query_text(e.query), body=e.resource)
             if e.rid is None:
                 raise InvalidRequest("PUT needs an id or search criteria in request.url")
             return it.update(repo, sub, e.rtype, e.rid, body=e.resource)
@@ -274,6 +287,8 @@ class BundleProcessor:
             sub.body = _binary_data(e.resource)
             return it.patch(repo, sub, e.rtype, e.rid, None if e.rid else _query_text(e.query))
         if e.method in ("GET", "HEAD", "DELETE"):
+            if e.method == "HEAD":
+                sub.method = "GET"
             response = self.service.dispatch(repo, sub)
             if e.method == "HEAD":
                 response.body = None

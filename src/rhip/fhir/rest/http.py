@@ -54,6 +54,7 @@ def check_accept(req: FhirRequest) -> None:
     """Refuse requests that ask only for formats other than JSON (406)."""
     fmt = next((v for k, v in req.query if k == "_format"), None)
     if fmt is not None:
+        fmt = fmt.replace(" ", "+")  # an unescaped '+' in a query string arrives as a space
         if fmt.lower() in ("json", *JSON_TYPES):
             return
         raise NotAcceptable(
@@ -134,6 +135,8 @@ def modified_since(stored: StoredResource, header: str | None) -> bool:
         since = parsedate_to_datetime(header)
     except (TypeError, ValueError):
         return True
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)  # "-0000" means UTC with no stated zone
     updated = us_to_datetime(date_range(stored.last_updated, UTC)[0])
     return updated.replace(microsecond=0) > since
 

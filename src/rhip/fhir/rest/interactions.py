@@ -117,6 +117,8 @@ class Interactions:
         self.check_type(rtype)
         try:
             version = int(vid)
+            if not 0 < version < 2**31:
+                raise ValueError(vid)
         except ValueError as exc:
             raise ResourceNotFound(f"{rtype}/{rid} has no version '{vid}'") from exc
         return self.view_response(req, repo.vread(rtype, rid, version), 200)
@@ -215,7 +217,8 @@ class Interactions:
                 return self.respond(req, stored, 200)
             rid = resource.get("id")
             if isinstance(rid, str):
-                stored, _ = tx.update(rtype, rid, resource, if_match=if_match)
+                # No match: create with the client's id, but never overwrite another resource with it.
+                stored = tx.create(resource, id=rid)
             else:
                 stored = tx.create(resource)
         return self.respond(req, stored, 201)

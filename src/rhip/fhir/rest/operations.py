@@ -83,7 +83,10 @@ def validate(service: FhirService, req: FhirRequest, rtype: str, rid: str | None
     resource = body
     if isinstance(body, dict) and body.get("resourceType") == "Parameters":
         resource = None
-        for p in body.get("parameter", []):
+        parameters = body.get("parameter", [])
+        if not isinstance(parameters, list):
+            raise InvalidRequest("Parameters.parameter must be an array", expression=["Parameters.parameter"])
+        for p in parameters:
             if isinstance(p, dict) and p.get("name") == "resource":
                 resource = p.get("resource")
             elif isinstance(p, dict) and p.get("name") == "profile":

@@ -43,6 +43,7 @@ from rhip.fhir.search.values import (
     parse_decimal,
 )
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
 _PREFIX = re.compile(r"^(eq|ne|gt|lt|ge|le|sa|eb|ap)(?=[\d\-.])")
 MODIFIERS: dict[str, frozenset[str]] = {
@@ -121,6 +122,10 @@ class SearchParser:
             query.filters.append(self._compartment(resource_type, *compartment))
         self._now = now or datetime.now(self.zone)
         for name, value in params:
+            if _CONTROL.search(value) or _CONTROL.search(name):
+                raise InvalidRequest(
+                    f"Search parameter '{name[:40]}' holds a control character", expression=[name[:40]]
+                )
             if name.split(":", 1)[0] in RESULT_PARAMS:
                 self._result_param(query, name, value, strict)
                 continue

@@ -56,7 +56,9 @@ def date_range(text: str, zone: tzinfo) -> tuple[int, int]:
             if hours > 14 or minutes > 59 or (hours == 14 and minutes):
                 raise DateFormatError(f"a time-zone offset lies within ±14:00: {text!r}")
             tz = _fixed(sign * (hours * 60 + minutes))
-    step_us = 0  # below a day, the range is measured in elapsed time (a clock that falls back repeats an hour)
+    step_us = (
+        0  # below a day, the range is measured in elapsed time (a clock that falls back repeats an hour)
+    )
     try:
         if m["m"] is None:
             low = datetime(year, 1, 1, tzinfo=tz)
