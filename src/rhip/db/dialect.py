@@ -7,11 +7,13 @@ itself. Statements are still generated from the SQLAlchemy ``Table`` objects, on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table, text
+from sqlalchemy.exc import DBAPIError
 
 
 @cache
@@ -43,7 +45,8 @@ def insert_rows(
     sql = _insert_sql(table, conn.dialect.name, columns, skip_duplicates)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, rows)
+        with driver_errors(conn, sql):
+            cursor.executemany(sql, rows)
     finally:
         cursor.close()
 
@@ -58,7 +61,9 @@ def delete_by_keys(conn: Connection, table: Table, column: str, keys: Sequence[i
         for start in range(0, len(keys), 500):
             chunk = keys[start : start + 500]
             marks = ", ".join([placeholder] * len(chunk))
-            cursor.execute(f"DELETE FROM {table.name} WHERE {column} IN ({marks})", list(chunk))
+            sql = f"DELETE FROM {table.name} WHERE {column} IN ({marks})"
+            with driver_errors(conn, sql):
+                cursor.execute(sql, list(chunk))
     finally:
         cursor.close()
 
@@ -100,6 +105,19 @@ def execute_many(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> N
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql.format(m=mark), rows)
+        with driver_errors(conn, sql):
+            cursor.executemany(sql.format(m=mark), rows)
     finally:
         cursor.close()
+
+
+@contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Raise the driver's errors as SQLAlchemy's (IntegrityError, DataError …), as ``conn.execute`` would.
+
+    The bulk paths here use the driver cursor directly; callers catch SQLAlchemy's exception classes.
+    """
+    try:
+        yield
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, conn.dialect.loaded_dbapi.Error) from exc

@@ -135,7 +135,7 @@ class SearchRunner:
         next_token = prev_token = None
         total: int | None = None
         if token is not None and token.kind == "c":
-            pids, cached_total, truncated = self._cached(conn, token.key)
+            pids, cached_total, truncated = self._cached(conn, token.key, query.resource_type)
             page_pids = pids[token.position : token.position + count]
             if token.position + count < len(pids):
                 next_token = PageToken("c", token.key, token.position + count)
@@ -231,9 +231,10 @@ class SearchRunner:
             truncated,
         )
 
-    def _cached(self, conn: Connection, key: str) -> tuple[list[int], int, bool]:
+    def _cached(self, conn: Connection, key: str, resource_type: str) -> tuple[list[int], int, bool]:
         row = conn.execute(select(search_cache).where(search_cache.c.id == key)).first()
-        if row is None:
+        now_us = int(self.ctx.clock.now().timestamp() * 1_000_000)
+        if row is None or row.res_type != resource_type or row.expires_us < now_us:
             raise InvalidRequest("The paging link has expired; repeat the search")
         return _unpack(bytes(row.pids)), int(row.total), bool(row.truncated)
 
@@ -397,13 +398,25 @@ class SearchRunner:
         ):
             matches.insert(0, patient)
         seen = {(r.resource_type, r.id) for r in matches}
+        sources = list(pids)
+        if token is None:
+            # The first page also brings what the Patient itself references (managing organisation, GP).
+            patient_pid = conn.execute(
+                select(resource.c.pid).where(
+                    resource.c.res_type == "Patient", resource.c.res_id == request.patient_id
+                )
+            ).scalar()
+            if patient_pid is not None:
+                sources.append(int(patient_pid))
         refs: Any = (
             conn.execute(
                 select(link.c.target_type, link.c.target_id)
                 .distinct()
-                .where(link.c.pid.in_(pids), link.c.target_id.is_not(None), link.c.target_type.is_not(None))
+                .where(
+                    link.c.pid.in_(sources), link.c.target_id.is_not(None), link.c.target_type.is_not(None)
+                )
             )
-            if pids
+            if sources
             else []
         )
         wanted = [(t, i) for t, i in refs if (t, i) not in seen and t not in compartment and t != "Patient"]

@@ -165,9 +165,13 @@ class RemoteWriter:
     def write(self, prepared: PreparedWrite) -> None:
         """Have the writer store ``prepared``; returns once it is committed, raises what the write raised."""
         try:
-            sock = self._connection()
-            _send(sock, prepared)
-            status, detail = _recv(sock, restricted=False)
+            try:
+                _send(self._connection(), prepared)
+            except OSError:
+                # The connection died before the writer read anything (it restarted): send once more anew.
+                self._drop()
+                _send(self._connection(), prepared)
+            status, detail = _recv(self._connection(), restricted=False)
         except (OSError, ConnectionError) as exc:
             self._drop()
             raise StorageUnavailable(f"the writer process is not reachable ({type(exc).__name__})") from exc

@@ -130,14 +130,21 @@ class UnitOfWork:
         if row is not None:
             return row
         sql = (
-            "SELECT pid, version, deleted, index_mask FROM resource WHERE res_type = :t AND res_id = :i"
+            "SELECT pid, version, deleted, index_mask, compartment FROM resource WHERE res_type = :t AND res_id = :i"
             + dialect.for_update(self.conn)
         )
         found = self.conn.execute(text(sql), {"t": rtype, "i": rid}).first()
         if found is None:
             return None
         row = _Row(
-            rtype, rid, int(found.pid), True, int(found.version), bool(found.deleted), int(found.index_mask)
+            rtype,
+            rid,
+            int(found.pid),
+            True,
+            int(found.version),
+            bool(found.deleted),
+            int(found.index_mask),
+            compartment=found.compartment,
         )
         self._rows[(rtype, rid)] = row
         return row
