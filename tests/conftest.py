@@ -67,3 +67,19 @@ def platform(settings: Settings) -> Iterator[Platform]:
         yield plat
     finally:
         plat.close()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say up front whether the PostgreSQL half of the suite runs."""
+    if PG_URL:
+        return f"PostgreSQL tests: on ({PG_URL.split('@')[-1]})"
+    return f"PostgreSQL tests: skipped — {PG_SKIP}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Repeat at the end how many PostgreSQL tests were skipped and why."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if PG_SKIP in str(getattr(r, "longrepr", ""))
+    ]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} PostgreSQL tests skipped: {PG_SKIP}")
