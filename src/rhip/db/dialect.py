@@ -42,11 +42,51 @@ def insert_rows(
     """
     if not rows:
         return
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_THRESHOLD:
+        _copy_rows(conn, table, columns, rows, skip_duplicates)
+        return
     sql = _insert_sql(table, conn.dialect.name, columns, skip_duplicates)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         with driver_errors(conn, sql):
             cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+COPY_THRESHOLD = 8
+
+
+def _copy_rows(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    skip_duplicates: bool,
+) -> None:
+    """PostgreSQL's COPY: several times faster than a statement per row for a Bundle's rows.
+
+    COPY cannot skip conflicting rows, so rows that may duplicate a key go through a temporary table.
+    """
+    cols = ", ".join(columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        target = table.name
+        if skip_duplicates:
+            target = f"tmp_{table.name}"
+            with driver_errors(conn, "CREATE TEMP TABLE"):
+                cursor.execute(
+                    f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+                )
+        statement = f"COPY {target} ({cols}) FROM STDIN"
+        with driver_errors(conn, statement), cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        if skip_duplicates:
+            sql = f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {target} ON CONFLICT DO NOTHING"
+            with driver_errors(conn, sql):
+                cursor.execute(sql)
+                cursor.execute(f"DELETE FROM {target}")
     finally:
         cursor.close()
 
