@@ -32,11 +32,12 @@ from rhip.synth.sample import SampleRegion, as_transaction
 
 SEED = 11
 RECONNECT_EVERY = 10
+APPEND_FIRST_RESIDENT = 1_000_000  # far beyond the residents of any first run
 
 
-def bundle_file(resources: int) -> Path:
+def bundle_file(resources: int, first: int = 0) -> Path:
     """Pre-generated Bundles (one per line), so generating them is not part of the measurement."""
-    path = ROOT / "var" / "bench" / f"ingest-{SEED}-{resources}.ndjson"
+    path = ROOT / "var" / "bench" / f"ingest-{SEED}-{resources}{f'-from-{first}' if first else ''}.ndjson"
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +46,7 @@ def bundle_file(resources: int) -> Path:
     tmp = path.with_suffix(".tmp")
     print(f"generating Bundles for {resources:,} resources into {path.relative_to(ROOT)} …", flush=True)
     with tmp.open("wb") as fh:
-        i = 0
+        i = first
         while written < resources:
             record = region.patient_record(i)
             fh.write(orjson.dumps(as_transaction(record)) + b"\n")
@@ -231,13 +232,16 @@ def main() -> int:
     parser.add_argument("--resources", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
-    parser.add_argument("--threads", type=int, default=2, help="requests served at once per worker")
+    parser.add_argument("--threads", type=int, default=4, help="requests served at once per worker")
     parser.add_argument("--floor-rows", type=int, default=50_000)
     parser.add_argument("--report-every", type=float, default=10.0)
+    parser.add_argument("--append", action="store_true", help="add to the existing store instead of starting empty")
     args = parser.parse_args()
     kind = "postgresql" if args.db.startswith("postgresql") else "sqlite"
-    path = bundle_file(args.resources)
-    reset_database(args.db)
+    # --append adds residents the first run did not have to an existing store: the rate at its size.
+    path = bundle_file(args.resources, first=APPEND_FIRST_RESIDENT if args.append else 0)
+    if not args.append:
+        reset_database(args.db)
     server = Server(args.db, args.workers, {"RHIP_SERVER__THREADS": str(args.threads)})
     try:
         reference = load_reference_data(server.port)

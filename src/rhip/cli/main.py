@@ -6,7 +6,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import orjson
 import typer
@@ -22,12 +22,15 @@ from rich.progress import (
 from rich.table import Table
 
 from rhip import __version__
-from rhip.bootstrap.container import Platform, SchemaOutOfDate, build_platform, database, settle_heap
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
-from rhip.bootstrap.writer import WriterProcess
-from rhip.db.migrate import current_revision, head_revision, upgrade
-from rhip.fhir.bulk import BulkImporter, export_resources, importable_files
+
+if TYPE_CHECKING:
+    from rhip.bootstrap.container import Platform
+    from rhip.db.engine import Database
+
+# The platform is imported inside the commands that use it: `rhip serve` stays a small supervisor process
+# (its workers import the platform themselves), and `rhip version` answers at once.
 
 app = typer.Typer(
     help="rhip: regional health information platform (区域全民健康信息平台)", no_args_is_help=True
@@ -43,7 +46,15 @@ def _settings() -> Settings:
     return settings
 
 
+def _database(settings: Settings) -> Database:
+    from rhip.bootstrap.container import database
+
+    return database(settings)
+
+
 def _platform(settings: Settings) -> Platform:
+    from rhip.bootstrap.container import SchemaOutOfDate, build_platform, settle_heap
+
     try:
         platform = build_platform(settings)
     except SchemaOutOfDate as exc:
@@ -55,7 +66,9 @@ def _platform(settings: Settings) -> Platform:
 
 def _require_schema(settings: Settings) -> None:
     """Refuse to start on a database whose schema is not current (without loading the platform)."""
-    db = database(settings)
+    from rhip.db.migrate import current_revision, head_revision
+
+    db = _database(settings)
     try:
         current, head = current_revision(db.engine), head_revision()
     finally:
@@ -70,8 +83,10 @@ def _require_schema(settings: Settings) -> None:
 @app.command()
 def version() -> None:
     """Print the versions of rhip, FHIR and the database schema."""
+    from rhip.db.migrate import current_revision, head_revision
+
     settings = _settings()
-    db = database(settings)
+    db = _database(settings)
     try:
         schema = current_revision(db.engine) or "empty"
     except Exception as exc:  # the version command must work even when the database is unreachable
@@ -84,8 +99,10 @@ def version() -> None:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the database to the newest schema (creates it when empty)."""
+    from rhip.db.migrate import upgrade
+
     settings = _settings()
-    db = database(settings)
+    db = _database(settings)
     try:
         reached = upgrade(db.engine)
     finally:
@@ -93,11 +110,24 @@ def db_upgrade() -> None:
     typer.echo(f"database at revision {reached}")
 
 
+@db_app.command("analyze")
+def db_analyze() -> None:
+    """Refresh database statistics after a bulk load (VACUUM ANALYZE on PostgreSQL)."""
+    settings = _settings()
+    db = _database(settings)
+    try:
+        typer.echo(f"done: {db.analyze()}")
+    finally:
+        db.dispose()
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database."""
+    from rhip.db.migrate import current_revision
+
     settings = _settings()
-    db = database(settings)
+    db = _database(settings)
     try:
         typer.echo(current_revision(db.engine) or "empty")
     finally:
@@ -112,6 +142,8 @@ def serve(
 ) -> None:
     """Serve the platform over HTTP (FHIR at /fhir, /healthz, /readyz, /metrics)."""
     import uvicorn
+
+    from rhip.bootstrap.writer import WriterProcess
 
     # Worker processes read their settings from the environment, so options go there.
     if host:
@@ -157,6 +189,8 @@ def import_(
     batch_size: Annotated[int, typer.Option(help="resources per database transaction")] = 500,
 ) -> None:
     """Import FHIR resources (NDJSON, resources, Bundles), reporting what was rejected and why."""
+    from rhip.fhir.bulk import BulkImporter, importable_files
+
     if not path.exists():
         console.print(f"[red]{path} does not exist[/red]")
         raise typer.Exit(2)
@@ -175,6 +209,8 @@ def import_(
     ) as progress:
         task = progress.add_task("import", total=size)
         summary = importer.import_path(path, lambda n: progress.advance(task, n))
+    if summary.total_imported:
+        platform.db.analyze()  # the planner's statistics should know about what just arrived
     platform.close()
     table = Table(title=f"Imported {summary.total_imported} resources from {summary.files} file(s)")
     table.add_column("resource type")
@@ -203,6 +239,8 @@ def export(
     since: Annotated[str | None, typer.Option(help="only resources changed since this instant")] = None,
 ) -> None:
     """Export current resources as NDJSON, one file per resource type."""
+    from rhip.fhir.bulk import export_resources
+
     settings = _settings()
     platform = _platform(settings)
     wanted = [t.strip() for t in types.split(",")] if types else sorted(platform.table.resource_types)

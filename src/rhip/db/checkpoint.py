@@ -3,7 +3,8 @@
 By default SQLite checkpoints from inside a commit once the WAL passes a size: that commit then copies
 thousands of pages into the database file and syncs it while holding the write lock, tens of
 milliseconds during which nobody writes. Here a thread copies the WAL into the database file with
-PASSIVE checkpoints, which run beside writers; when the WAL has grown past ``restart_pages`` it briefly
+PASSIVE checkpoints, which run beside writers, every couple of seconds (a page written by many commits in
+between is copied once); when the WAL has grown past ``restart_pages`` it briefly
 takes the write lock, finishes the few frames written since, and restarts the WAL from its beginning.
 The connections keep a large ``wal_autocheckpoint`` only as a safety net for when this thread is not
 running.
@@ -32,7 +33,7 @@ class Lock(Protocol):
 class WalCheckpointer:
     """A daemon thread checkpointing one SQLite database."""
 
-    def __init__(self, path: str, lock: Lock, restart_pages: int, interval_s: float = 0.25) -> None:
+    def __init__(self, path: str, lock: Lock, restart_pages: int, interval_s: float = 2.0) -> None:
         self.path = path
         self.lock = lock
         self.restart_pages = restart_pages

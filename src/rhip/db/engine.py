@@ -31,6 +31,7 @@ from rhip.db.group_commit import GroupCommitter
 T = TypeVar("T")
 
 WRITE_OPTION = "rhip_write"
+WAL_SIZE_LIMIT = 256 * 1024 * 1024
 _CHECKPOINTERS: weakref.WeakKeyDictionary[Engine, WalCheckpointer] = weakref.WeakKeyDictionary()
 LOCK_KEY = "rhip_write_lock"
 
@@ -100,7 +101,8 @@ def _sqlite_engine(config: DatabaseConfig) -> Engine:
         cur.execute("PRAGMA foreign_keys=OFF")
         # Checkpoints run in the background (rhip.db.checkpoint); this is the safety net if they do not.
         cur.execute(f"PRAGMA wal_autocheckpoint={config.sqlite_wal_autocheckpoint * 10}")
-        cur.execute(f"PRAGMA journal_size_limit={config.sqlite_wal_autocheckpoint * 4096 * 2}")
+        # Keep the WAL file's space between checkpoints rather than shrinking and regrowing it each time.
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.close()
 
     path = os.path.abspath(url.database) if url.database and url.database != ":memory:" else None
@@ -205,6 +207,21 @@ class Database:
             raise StorageUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
         except DataError as exc:
             raise InvalidRequest("A value in the request cannot be stored by the database") from exc
+
+    def analyze(self) -> str:
+        """Refresh the planner's statistics after a bulk load (PostgreSQL: VACUUM ANALYZE); returns what was done.
+
+        PostgreSQL plans from statistics, and its index-only scans need the visibility map that VACUUM keeps;
+        autovacuum gets there eventually, this gets there now. rhip's SQLite queries are written not to depend
+        on statistics, so there it only folds the WAL into the database file.
+        """
+        if self.backend == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE")
+            return "VACUUM ANALYZE"
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return "wal_checkpoint(TRUNCATE)"
 
     def dispose(self) -> None:
         """Stop the checkpoint thread and close every pooled connection."""

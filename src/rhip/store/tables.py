@@ -72,7 +72,11 @@ resource_version = Table(
 
 
 def _index_table(
-    name: str, *columns: Column[object], key: tuple[str, ...], indexes: tuple[tuple[str, ...], ...]
+    name: str,
+    *columns: Column[object],
+    key: tuple[str, ...],
+    indexes: tuple[tuple[str, ...], ...],
+    include: tuple[str, ...] = (),
 ) -> Table:
     """An index table clustered by resource: its primary key starts with ``pid``.
 
@@ -90,7 +94,9 @@ def _index_table(
         sqlite_with_rowid=False,
     )
     for cols in indexes:
-        Index(None, *(table.c[c] for c in cols))
+        # On PostgreSQL the index also carries the primary-key columns a search checks (SQLite's indexes of a
+        # WITHOUT ROWID table do so by themselves), so a count or a probe never visits the table.
+        Index(None, *(table.c[c] for c in cols), postgresql_include=[c for c in include if c not in cols])
     return table
 
 
@@ -102,6 +108,7 @@ idx_string = _index_table(
     key=("hash_exact",),
     # :exact seeks the normalised value and checks hash_exact, which the index carries with the primary key.
     indexes=(("hash_identity", "value_norm"),),
+    include=("pid", "hash_exact"),
 )
 idx_token = _index_table(
     "idx_token",
@@ -112,6 +119,7 @@ idx_token = _index_table(
     # One index serves code, system|code (hash_sys_value rides along with the primary key) and system|;
     # rows of one code are ordered by pid, so new rows append to the end of their code's range.
     indexes=(("hash_identity", "code", "pid"),),
+    include=("hash_sys_value", "hash_sys"),
 )
 idx_date = _index_table(
     "idx_date",
@@ -119,12 +127,14 @@ idx_date = _index_table(
     Column("high", BigInteger, nullable=False),
     key=("hash_identity", "low", "high"),
     indexes=(("hash_identity", "low", "high"),),
+    include=("pid",),
 )
 idx_number = _index_table(
     "idx_number",
     Column("value", Float, nullable=False),
     key=("hash_identity", "value"),
     indexes=(("hash_identity", "value"),),
+    include=("pid",),
 )
 idx_quantity = _index_table(
     "idx_quantity",
@@ -137,6 +147,7 @@ idx_quantity = _index_table(
     # new row on its own page (a quarter of all pages an ingest commit writes). A value search scans its
     # parameter's range of this covering index instead; composites (code-value-quantity) narrow it to one code.
     indexes=(("hash_identity", "pid", "low", "high"),),
+    include=("hash_sys_units", "hash_units"),
 )
 idx_reference = _index_table(
     "idx_reference",
@@ -146,6 +157,7 @@ idx_reference = _index_table(
     Column("hash_target", BigInteger, nullable=False),
     key=("hash_target",),
     indexes=(("hash_identity", "target_id", "pid"),),
+    include=("target_type",),
 )
 Index(
     "ix_idx_reference_hash_identity_target_url",
@@ -160,6 +172,7 @@ idx_uri = _index_table(
     Column("hash_uri", BigInteger, nullable=False),
     key=("hash_uri",),
     indexes=(("hash_identity", "uri"),),
+    include=("pid",),
 )
 
 # Bit positions of the index tables in resource.index_mask: an update deletes old rows only where it had some.

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 01:45:25.844214
+Create Date: 2026-11-26 03:24:54.353465
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idx_date", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_idx_date_hash_identity_low_high"), ["hash_identity", "low", "high"], unique=False
+            batch_op.f("ix_idx_date_hash_identity_low_high"),
+            ["hash_identity", "low", "high"],
+            unique=False,
+            postgresql_include=["pid"],
         )
 
     op.create_table(
@@ -47,7 +50,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idx_number", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_idx_number_hash_identity_value"), ["hash_identity", "value"], unique=False
+            batch_op.f("ix_idx_number_hash_identity_value"),
+            ["hash_identity", "value"],
+            unique=False,
+            postgresql_include=["pid"],
         )
 
     op.create_table(
@@ -67,6 +73,7 @@ def upgrade() -> None:
             batch_op.f("ix_idx_quantity_hash_identity_pid_low_high"),
             ["hash_identity", "pid", "low", "high"],
             unique=False,
+            postgresql_include=["hash_sys_units", "hash_units"],
         )
 
     op.create_table(
@@ -86,6 +93,7 @@ def upgrade() -> None:
             batch_op.f("ix_idx_reference_hash_identity_target_id_pid"),
             ["hash_identity", "target_id", "pid"],
             unique=False,
+            postgresql_include=["target_type"],
         )
         batch_op.create_index(
             "ix_idx_reference_hash_identity_target_url",
@@ -115,6 +123,7 @@ def upgrade() -> None:
             batch_op.f("ix_idx_string_hash_identity_value_norm"),
             ["hash_identity", "value_norm"],
             unique=False,
+            postgresql_include=["pid", "hash_exact"],
         )
 
     op.create_table(
@@ -134,7 +143,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idx_token", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_idx_token_hash_identity_code_pid"), ["hash_identity", "code", "pid"], unique=False
+            batch_op.f("ix_idx_token_hash_identity_code_pid"),
+            ["hash_identity", "code", "pid"],
+            unique=False,
+            postgresql_include=["hash_sys_value", "hash_sys"],
         )
 
     op.create_table(
@@ -153,7 +165,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("idx_uri", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_idx_uri_hash_identity_uri"), ["hash_identity", "uri"], unique=False
+            batch_op.f("ix_idx_uri_hash_identity_uri"),
+            ["hash_identity", "uri"],
+            unique=False,
+            postgresql_include=["pid"],
         )
 
     op.create_table(
@@ -264,15 +279,20 @@ def downgrade() -> None:
     op.drop_table("outbox_cursor")
     op.drop_table("outbox")
     with op.batch_alter_table("idx_uri", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_uri_hash_identity_uri"))
+        batch_op.drop_index(batch_op.f("ix_idx_uri_hash_identity_uri"), postgresql_include=["pid"])
 
     op.drop_table("idx_uri")
     with op.batch_alter_table("idx_token", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_token_hash_identity_code_pid"))
+        batch_op.drop_index(
+            batch_op.f("ix_idx_token_hash_identity_code_pid"),
+            postgresql_include=["hash_sys_value", "hash_sys"],
+        )
 
     op.drop_table("idx_token")
     with op.batch_alter_table("idx_string", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_string_hash_identity_value_norm"))
+        batch_op.drop_index(
+            batch_op.f("ix_idx_string_hash_identity_value_norm"), postgresql_include=["pid", "hash_exact"]
+        )
 
     op.drop_table("idx_string")
     with op.batch_alter_table("idx_reference", schema=None) as batch_op:
@@ -281,19 +301,24 @@ def downgrade() -> None:
             sqlite_where=sa.text("target_url IS NOT NULL"),
             postgresql_where=sa.text("target_url IS NOT NULL"),
         )
-        batch_op.drop_index(batch_op.f("ix_idx_reference_hash_identity_target_id_pid"))
+        batch_op.drop_index(
+            batch_op.f("ix_idx_reference_hash_identity_target_id_pid"), postgresql_include=["target_type"]
+        )
 
     op.drop_table("idx_reference")
     with op.batch_alter_table("idx_quantity", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_quantity_hash_identity_pid_low_high"))
+        batch_op.drop_index(
+            batch_op.f("ix_idx_quantity_hash_identity_pid_low_high"),
+            postgresql_include=["hash_sys_units", "hash_units"],
+        )
 
     op.drop_table("idx_quantity")
     with op.batch_alter_table("idx_number", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_number_hash_identity_value"))
+        batch_op.drop_index(batch_op.f("ix_idx_number_hash_identity_value"), postgresql_include=["pid"])
 
     op.drop_table("idx_number")
     with op.batch_alter_table("idx_date", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_idx_date_hash_identity_low_high"))
+        batch_op.drop_index(batch_op.f("ix_idx_date_hash_identity_low_high"), postgresql_include=["pid"])
 
     op.drop_table("idx_date")
     # ### end Alembic commands ###
