@@ -235,7 +235,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="requests served at once per worker")
     parser.add_argument("--floor-rows", type=int, default=50_000)
     parser.add_argument("--report-every", type=float, default=10.0)
-    parser.add_argument("--append", action="store_true", help="add to the existing store instead of starting empty")
+    parser.add_argument(
+        "--append", action="store_true", help="add to the existing store instead of starting empty"
+    )
     args = parser.parse_args()
     kind = "postgresql" if args.db.startswith("postgresql") else "sqlite"
     # --append adds residents the first run did not have to an existing store: the rate at its size.

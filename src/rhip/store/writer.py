@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, text
 
 from rhip.core.errors import Conflict, InvalidRequest, ValidationFailed, VersionConflict
 from rhip.core.events import Event
@@ -26,7 +26,6 @@ from rhip.store.context import StoreContext
 from rhip.store.hashing import h64
 from rhip.store.indexer import Tails, index_tails
 from rhip.store.reader import instant
-from rhip.store.tables import resource
 
 
 @dataclass(slots=True)
@@ -43,8 +42,6 @@ class _Row:
     compartment: str | None = None
     tails: Tails | None = None  # index rows of the newest version, without their pid
     mask: int = 0  # index tables those rows go to
-    vid: int = 0
-    dirty: bool = False
 
 
 @dataclass(slots=True)
@@ -162,7 +159,7 @@ class UnitOfWork:
         entries = self.ctx.extractor.extract(stored)
         row.tails, row.mask = index_tails(row.res_type, entries)
         content = orjson.dumps(stored)
-        row.version, row.deleted, row.dirty = version, False, True
+        row.version, row.deleted = version, False
         row.compartment = entries.compartment
         self._versions.append(
             _Version(row, version, now, method, False, entries.compartment, content, created)
@@ -223,7 +220,7 @@ class UnitOfWork:
             return None
         now = self.now_us()
         row.version += 1
-        row.deleted, row.tails, row.mask, row.dirty = True, None, 0, True
+        row.deleted, row.tails, row.mask = True, None, 0
         self._versions.append(_Version(row, row.version, now, "DELETE", True, row.compartment, None))
         self.events.append(ResourceDeleted(resource_type, id, row.version, row.compartment))
         return StoredResource(resource_type, id, row.version, instant(now), True, None, "DELETE")
@@ -296,12 +293,4 @@ class UnitOfWork:
     def _settle(prepared: PreparedWrite, touched: list[_Row], pids: list[int]) -> None:
         # The rows are in the database now: later writes in this unit update them.
         for row, written, pid in zip(touched, prepared.rows, pids, strict=True):
-            row.pid, row.in_db, row.db_mask, row.dirty = pid, True, written.mask, False
-
-    def current_pid(self, resource_type: str, id: str) -> int | None:
-        """The pid of a resource (flushing first), or None when unknown."""
-        self.flush()
-        found = self.conn.execute(
-            select(resource.c.pid).where(resource.c.res_type == resource_type, resource.c.res_id == id)
-        ).scalar()
-        return int(found) if found is not None else None
+            row.pid, row.in_db, row.db_mask = pid, True, written.mask
