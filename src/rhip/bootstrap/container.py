@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rhip import __version__
+from rhip.bootstrap.runtime import settle_heap
 from rhip.bootstrap.settings import Settings
 from rhip.core.clock import SystemClock, fhir_instant
 from rhip.core.events import InProcessEventBus
@@ -26,6 +26,8 @@ from rhip.fhir.validation import Validator, validator
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.repository import SqlFhirRepository
 from rhip.store.write_service import RemoteWriter
+
+__all__ = ["Platform", "SchemaOutOfDate", "build_platform", "database", "settle_heap"]
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -59,15 +61,7 @@ class Platform:
 
 def database(settings: Settings, cache_mb: int | None = None) -> Database:
     """The database of the settings (not migrated)."""
-    config = DatabaseConfig(
-        url=settings.database_url,
-        sqlite_synchronous=settings.sqlite.synchronous,
-        sqlite_cache_mb=cache_mb or settings.sqlite.cache_mb,
-        sqlite_busy_timeout_ms=settings.sqlite.busy_timeout_ms,
-        sqlite_wal_autocheckpoint=settings.sqlite.wal_autocheckpoint,
-        pool_size=settings.pool_size,
-    )
-    return Database(build_engine(config))
+    return Database(build_engine(DatabaseConfig(**settings.database_options(cache_mb))))
 
 
 def build_platform(settings: Settings, *, require_schema: bool = True) -> Platform:
@@ -115,15 +109,3 @@ def build_platform(settings: Settings, *, require_schema: bool = True) -> Platfo
 
     service = FhirService(repository, interactions, capability, the_validator)
     return Platform(settings, db, table, params, the_validator, events, repository, service)
-
-
-def settle_heap() -> None:
-    """Keep the garbage collector off the platform's long-lived tables.
-
-    The structure table, search parameters and compiled expressions are hundreds of thousands of objects
-    that live as long as the process; freezing them spares every collection from walking them, and a
-    higher first-generation threshold suits request handling, whose garbage is acyclic and freed at once.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)

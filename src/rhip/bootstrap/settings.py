@@ -6,7 +6,7 @@ Top-level ``RHIP_DATABASE_URL`` chooses the database; nested sections use ``__``
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,3 +74,14 @@ class Settings(BaseSettings):
     timezone: str = Field("Asia/Shanghai", description="zone of dates without an offset, and of display")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    def database_options(self, cache_mb: int | None = None) -> dict[str, Any]:
+        """The fields of ``rhip.db.engine.DatabaseConfig`` (plain values: the writer process gets them as JSON)."""
+        return {
+            "url": self.database_url,
+            "sqlite_synchronous": self.sqlite.synchronous,
+            "sqlite_cache_mb": cache_mb or self.sqlite.cache_mb,
+            "sqlite_busy_timeout_ms": self.sqlite.busy_timeout_ms,
+            "sqlite_wal_autocheckpoint": self.sqlite.wal_autocheckpoint,
+            "pool_size": self.pool_size,
+        }

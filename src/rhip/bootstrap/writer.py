@@ -1,34 +1,58 @@
-"""The writer process of a multi-worker SQLite server: started by ``rhip serve``, restarted if it dies."""
+"""The writer process of a multi-worker SQLite server: started by ``rhip serve``, restarted if it dies.
+
+The writer runs as its own interpreter (``python -m rhip.bootstrap.writer``) rather than through
+multiprocessing, whose spawn start method imports the parent's main module in the child: the writer
+imports only the database layer and the write service, about 40 MB where a platform process takes 90.
+For the same reason this module imports neither the settings tree nor the platform at module level.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rhip.bootstrap.logging import configure_logging
-from rhip.bootstrap.settings import Settings
+if TYPE_CHECKING:
+    from rhip.bootstrap.settings import Settings
 
 log = logging.getLogger("rhip.writer")
+CONFIG_ENV = "RHIP_WRITER_CONFIG"
+START_TIMEOUT_S = 30.0
 
 
-def _run(settings_json: str, path: str) -> None:
-    """Process target: serve prepared writes until SIGTERM."""
-    from rhip.bootstrap.container import database, settle_heap
+def writer_options(settings: Settings, socket_path: str) -> dict[str, Any]:
+    """What the writer process needs to know, as plain JSON values."""
+    return {
+        "database": settings.database_options(settings.sqlite.writer_cache_mb),
+        "linger_s": settings.sqlite.writer_linger_ms / 1000,
+        "workers": settings.server.workers,
+        "socket": socket_path,
+        "log_level": settings.log_level,
+        "log_format": settings.log_format,
+    }
+
+
+def main() -> None:
+    """Process entry: serve prepared writes on the socket until SIGTERM."""
+    from rhip.bootstrap.logging import configure_logging
+    from rhip.bootstrap.runtime import settle_heap
+    from rhip.db.engine import Database, DatabaseConfig, build_engine
     from rhip.store.write_service import WriteServer
 
-    settings = Settings.model_validate_json(settings_json)
-    configure_logging(settings.log_level, settings.log_format)
-    db = database(settings, cache_mb=settings.sqlite.writer_cache_mb)
-    db.linger(settings.sqlite.writer_linger_ms / 1000, until=settings.server.workers)
-    server = WriteServer(db, path)
+    options = json.loads(os.environ[CONFIG_ENV])
+    configure_logging(options["log_level"], options["log_format"])
+    db = Database(build_engine(DatabaseConfig(**options["database"])))
+    db.linger(options["linger_s"], until=options["workers"])
+    server = WriteServer(db, options["socket"])
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when the writer stops
     settle_heap()
@@ -42,10 +66,9 @@ class WriterProcess:
     """Starts the writer, waits until it listens, restarts it when it dies, stops it at the end."""
 
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.path = str(Path(tempfile.mkdtemp(prefix="rhip-")) / "writer.sock")
-        self._ctx = multiprocessing.get_context("spawn")
-        self._proc: Any = None
+        self._env = {**os.environ, CONFIG_ENV: json.dumps(writer_options(settings, self.path))}
+        self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
 
     def start(self) -> str:
@@ -55,20 +78,22 @@ class WriterProcess:
         return self.path
 
     def _spawn(self) -> None:
-        self._proc = self._ctx.Process(
-            target=_run, args=(self.settings.model_dump_json(), self.path), name="rhip-writer"
+        if os.path.exists(self.path):
+            os.unlink(self.path)  # a dead writer's socket: the new one's appearing is the signal below
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "rhip.bootstrap.writer"], env=self._env, stdin=subprocess.DEVNULL
         )
-        self._proc.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_TIMEOUT_S
         while not os.path.exists(self.path):
-            if time.monotonic() > deadline or not self._proc.is_alive():
+            if time.monotonic() > deadline or self._proc.poll() is not None:
                 raise RuntimeError("the writer process did not start")
             time.sleep(0.05)
 
     def _watch(self) -> None:
         while not self._stopping.wait(1.0):
-            if not self._proc.is_alive():
-                log.error("writer process exited with %s; restarting it", self._proc.exitcode)
+            proc = self._proc
+            if proc is not None and proc.poll() is not None and not self._stopping.is_set():
+                log.error("writer process exited with %s; restarting it", proc.returncode)
                 try:
                     self._spawn()
                 except RuntimeError:
@@ -77,7 +102,16 @@ class WriterProcess:
     def stop(self) -> None:
         """Stop the writer after the requests in flight."""
         self._stopping.set()
-        if self._proc is not None and self._proc.is_alive():
-            self._proc.terminate()
-            self._proc.join(30)
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -53,7 +53,8 @@ def _database(settings: Settings) -> Database:
 
 
 def _platform(settings: Settings) -> Platform:
-    from rhip.bootstrap.container import SchemaOutOfDate, build_platform, settle_heap
+    from rhip.bootstrap.container import SchemaOutOfDate, build_platform
+    from rhip.bootstrap.runtime import settle_heap
 
     try:
         platform = build_platform(settings)
@@ -141,46 +142,27 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="worker processes")] = None,
 ) -> None:
     """Serve the platform over HTTP (FHIR at /fhir, /healthz, /readyz, /metrics)."""
-    import uvicorn
+    from rhip.cli.supervisor import MALLOC_ARENAS
 
-    from rhip.bootstrap.writer import WriterProcess
-
-    # Worker processes read their settings from the environment, so options go there.
+    # The server processes read their settings from the environment, so options go there.
     if host:
         os.environ["RHIP_SERVER__HOST"] = host
     if port:
         os.environ["RHIP_SERVER__PORT"] = str(port)
     if workers:
         os.environ["RHIP_SERVER__WORKERS"] = str(workers)
+    os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
     settings = _settings()
     _require_schema(settings)
-    writer = None
-    if (
-        settings.database_url.startswith("sqlite")
-        and settings.server.workers > 1
-        and settings.server.writer_process
-    ):
-        # One process writes for all workers (see rhip.store.write_service); workers find it by this variable.
-        writer = WriterProcess(settings)
-        os.environ["RHIP_SERVER__WRITER_SOCKET"] = writer.start()
     console.print(
         f"rhip {__version__} serving on http://{settings.server.host}:{settings.server.port}/fhir "
         f"({settings.database_url.split('://', 1)[0]}, {settings.server.workers} worker(s))"
     )
-    try:
-        uvicorn.run(
-            "rhip.web.app:create_app_from_env",
-            factory=True,
-            host=settings.server.host,
-            port=settings.server.port,
-            workers=settings.server.workers,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-        )
-    finally:
-        if writer is not None:
-            writer.stop()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # A fresh interpreter whose main module is lean (see rhip.cli.supervisor); same pid, so process
+    # managers and signals see no difference.
+    os.execv(sys.executable, [sys.executable, "-m", "rhip.cli.supervisor"])  # noqa: S606 -- our own module
 
 
 @app.command("import")
