@@ -105,7 +105,9 @@ def build_platform(settings: Settings, *, require_schema: bool = True) -> Platfo
     started = fhir_instant(datetime.now(UTC))
 
     def capability(base_url: str) -> dict[str, Any]:
-        return capability_statement(params, base_url, __version__, started)
+        return capability_statement(
+            params, base_url, __version__, started, allow_multiple_delete=settings.fhir.allow_multiple_delete
+        )
 
     service = FhirService(repository, interactions, capability, the_validator)
     return Platform(settings, db, table, params, the_validator, events, repository, service)

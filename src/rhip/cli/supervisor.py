@@ -9,6 +9,8 @@ of every server process (about 25 MB each).
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import uvicorn
 
@@ -34,6 +36,13 @@ def main() -> None:
         # One process writes for all workers (see rhip.store.write_service); workers find it by this variable.
         writer = WriterProcess(settings)
         os.environ["RHIP_SERVER__WRITER_SOCKET"] = writer.start()
+    metrics_dir = None
+    if settings.server.workers > 1:
+        # Each worker counts in its own files here and a scrape of any worker sums them all; fresh per run.
+        metrics_dir = tempfile.mkdtemp(prefix="rhip-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    else:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     try:
         uvicorn.run(
             "rhip.web.app:create_app_from_env",
@@ -48,6 +57,8 @@ def main() -> None:
     finally:
         if writer is not None:
             writer.stop()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ def _sqlite_engine(config: DatabaseConfig) -> Engine:
     engine = create_engine(
         url,
         echo=config.echo,
+        hide_parameters=True,  # errors and logs never carry SQL parameter values (personal data)
         connect_args={
             "isolation_level": None,
             "check_same_thread": False,
@@ -134,6 +135,7 @@ def _postgres_engine(config: DatabaseConfig) -> Engine:
     return create_engine(
         config.url,
         echo=config.echo,
+        hide_parameters=True,  # errors and logs never carry SQL parameter values (personal data)
         pool_size=config.pool_size,
         max_overflow=config.pool_size,
         pool_pre_ping=True,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
 from prometheus_client import (
@@ -15,6 +18,8 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
+    values,
 )
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +34,7 @@ from rhip.bootstrap.container import Platform, build_platform, settle_heap
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
 from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError
+from rhip.fhir.definitions import structure
 from rhip.fhir.events import ResourceChanged
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
 from rhip.fhir.rest.outcome import dumps, outcome
@@ -39,44 +45,101 @@ FHIR_CONTENT_TYPE = "application/fhir+json; charset=utf-8"
 
 
 class Metrics:
-    """The Prometheus metrics of one application instance."""
+    """The Prometheus metrics of one application instance.
 
-    def __init__(self) -> None:
+    With ``multiprocess_dir`` (``PROMETHEUS_MULTIPROC_DIR``, set by ``rhip serve`` for several workers)
+    every worker writes its values to files there and a scrape of any worker sums them all
+    (prometheus_client's multiprocess mode); otherwise the values live in this process.
+    """
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        # prometheus_client picks file-backed values when it is imported with the variable set; an
+        # application built without it (tests, one worker) keeps its own registry.
+        self.multiprocess_dir = (
+            multiprocess_dir if multiprocess_dir and values.ValueClass is not values.MutexValue else None
+        )
+        if multiprocess_dir and self.multiprocess_dir is None:
+            log.warning(
+                "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported; metrics are per process"
+            )
         self.registry = CollectorRegistry()
+        own: CollectorRegistry | None = self.registry
+        if self.multiprocess_dir is not None:
+            multiprocess.MultiProcessCollector(self.registry, path=self.multiprocess_dir)  # type: ignore[no-untyped-call]
+            own = None  # the collector reads every process's files, this one's included
         self.requests = Counter(
-            "rhip_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "rhip_http_requests", "HTTP requests", ["method", "route", "status"], registry=own
         )
         self.latency = Histogram(
             "rhip_http_request_seconds",
             "HTTP request latency",
             ["route"],
-            registry=self.registry,
+            registry=own,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.writes = Counter(
-            "rhip_fhir_writes", "Resources written", ["resource_type", "event"], registry=self.registry
+            "rhip_fhir_writes", "Resources written", ["resource_type", "event"], registry=own
         )
-        self.in_flight = Gauge("rhip_http_in_flight", "Requests being served", registry=self.registry)
+        # Summed over the live workers; a worker's share is dropped when it stops (close()).
+        self.in_flight = Gauge(
+            "rhip_http_in_flight", "Requests being served", registry=own, multiprocess_mode="livesum"
+        )
+
+    def close(self) -> None:
+        """Forget this process's live gauges (the worker is stopping)."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)  # type: ignore[no-untyped-call]
 
 
-def route_kind(path: str) -> str:
-    """A low-cardinality label for a path (never an id)."""
+# Labels and log fields are built from these only, so that a path's ids, names or other text never reach
+# them (and the number of label values stays bounded).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+PROBES = frozenset({"healthz", "readyz", "metrics"})
+SYSTEM_PATHS = frozenset({"metadata", "_history"})
+PATH_WORDS = frozenset({"_history", "_search"})
+OPERATIONS = frozenset({"$everything", "$validate"})
+_ERROR_CODE = re.compile(rb'"system":"urn:rhip:error-code","code":"(RHIP-[A-Z]+-[0-9]+)"')
+OBSERVED = "rhip.observe"  # scope key of the middleware's per-request record
+
+
+def _word(segment: str, resource_types: frozenset[str]) -> str:
+    if segment in PATH_WORDS or segment in OPERATIONS or segment in resource_types:
+        return segment
+    if segment.startswith("$"):
+        return "$other"
+    return "*"
+
+
+def classify(path: str) -> tuple[str, str | None]:
+    """The route kind of a path (a low-cardinality label, never an id or other text from the path) and its
+    resource type (None when it names none)."""
     parts = [p for p in path.split("/") if p]
     if not parts:
-        return "/"
+        return "/", None
     if parts[0] != "fhir":
-        return "/" + parts[0]
+        return ("/" + parts[0] if parts[0] in PROBES and len(parts) == 1 else "other"), None
     if len(parts) == 1:
-        return "fhir:base"
+        return "fhir:base", None
+    head = parts[1]
+    types = structure().resource_types
+    if head not in types:
+        if len(parts) == 2 and head in SYSTEM_PATHS:
+            return f"fhir:{head}", None
+        return ("fhir:$other" if head.startswith("$") else "fhir:other"), None
     tail = parts[2:]
-    kind = (
-        "type"
-        if not tail
-        else (
-            "instance" if len(tail) == 1 else "/".join(t if t.startswith(("_", "$")) else "*" for t in tail)
-        )
-    )
-    return f"fhir:{parts[1]}:{kind}" if parts[1][:1].isupper() else f"fhir:{parts[1]}"
+    if not tail:
+        kind = "type"
+    elif len(tail) == 1 and not tail[0].startswith(("_", "$")):
+        kind = "instance"
+    else:
+        kind = "/".join(_word(t, types) for t in tail)
+    return f"fhir:{head}:{kind}", head
+
+
+def error_code(body: bytes | None) -> str | None:
+    """The first ``RHIP-…`` code of an OperationOutcome body."""
+    found = _ERROR_CODE.search(body) if body else None
+    return found.group(1).decode() if found else None
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -103,11 +166,16 @@ def _to_response(result: FhirResponse) -> Response:
     return Response(result.body, status_code=result.status, headers=headers, media_type=FHIR_CONTENT_TYPE)
 
 
-def create_app(settings: Settings | None = None, platform: Platform | None = None) -> Starlette:
-    """The application; builds the platform from the environment unless one is given."""
+def create_app(
+    settings: Settings | None = None, platform: Platform | None = None, *, metrics_dir: str | None = None
+) -> Starlette:
+    """The application; builds the platform from the environment unless one is given.
+
+    ``metrics_dir``: the directory of prometheus_client's multiprocess mode, for several workers.
+    """
     settings = settings or (platform.settings if platform else Settings())
     state: dict[str, Platform] = {}
-    metrics = Metrics()
+    metrics = Metrics(metrics_dir)
     limit = settings.server.max_body_mb * 1024 * 1024
     # Requests run in threads; more CPU-bound threads than this per process only fight over the GIL.
     limiter = anyio.CapacityLimiter(settings.server.threads)
@@ -143,6 +211,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
             result = await anyio.to_thread.run_sync(service.handle, req, limiter=limiter)
         except RhipError as error:
             result = error_response(error)
+        if result.status >= 400:
+            observed = request.scope.get(OBSERVED)
+            if observed is not None:
+                observed["error"] = error_code(result.body)
         return _to_response(result)
 
     async def healthz(_: Request) -> Response:
@@ -168,6 +240,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await run_in_threadpool(current)
         yield
+        metrics.close()
         if "platform" in state and platform is None:
             state["platform"].close()
 
@@ -186,8 +259,17 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
 
 
+access = logging.getLogger("rhip.access")
+INTERNAL_ERROR = "RHIP-CORE-0000"
+
+
 class ObserveMiddleware:
-    """Counts and times every request by route kind; turns an unexpected exception into a 500 OperationOutcome."""
+    """Counts, times and logs every request by route kind; turns an unexpected exception into a 500
+    OperationOutcome.
+
+    The access line (logger ``rhip.access``, INFO) holds the method, route kind, status, error code,
+    duration and resource type; never the path's ids, the query string or the body.
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -199,45 +281,61 @@ class ObserveMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        kind = route_kind(scope.get("path", ""))
-        status = {"code": 500, "sent": False}
+        kind, resource_type = classify(scope.get("path", ""))
+        method = scope.get("method", "")
+        if method not in METHODS:
+            method = "other"
+        observed: dict[str, Any] = {"status": 500, "sent": False, "error": None}
+        scope[OBSERVED] = observed
 
         async def observed_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                status["sent"] = True
+                observed["status"] = message["status"]
+                observed["sent"] = True
             await send(message)
 
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, observed_send)
         except Exception:
-            log.exception("unhandled error", extra={"route": kind, "method": scope.get("method")})
-            if not status["sent"]:
+            # The formatters of rhip.bootstrap.logging write the traceback without exception messages.
+            log.exception("unhandled error", extra={"route": kind, "method": method})
+            if not observed["sent"]:
                 body = dumps(
                     outcome(
                         [
                             Issue(
-                                "fatal",
-                                "exception",
-                                "Internal error; it has been logged",
-                                (),
-                                "RHIP-CORE-0000",
+                                "fatal", "exception", "Internal error; it has been logged", (), INTERNAL_ERROR
                             )
                         ]
                     )
                 )
                 await Response(body, status_code=500, media_type=FHIR_CONTENT_TYPE)(scope, receive, send)
-            status["code"] = 500
+            observed["status"] = 500
+            observed["error"] = INTERNAL_ERROR
         finally:
             self.metrics.in_flight.dec()
             elapsed = time.perf_counter() - started
-            self.metrics.requests.labels(scope.get("method", ""), kind, str(status["code"])).inc()
+            status = observed["status"]
+            self.metrics.requests.labels(method, kind, str(status)).inc()
             self.metrics.latency.labels(kind).observe(elapsed)
+            if access.isEnabledFor(logging.INFO):
+                access.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "route": kind,
+                        "status": status,
+                        "error_code": observed["error"],
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "resource_type": resource_type,
+                    },
+                )
 
 
 def create_app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory rhip.web.app:create_app_from_env`` (reads RHIP_* settings)."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    # Set by `rhip serve` when it runs several workers: their metrics are then summed on every scrape.
+    return create_app(settings, metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))

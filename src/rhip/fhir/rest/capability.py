@@ -21,6 +21,7 @@ INTERACTIONS = (
 )
 # Leading composite components must be compared for equality; these kinds cannot be.
 _UNSUPPORTED_LEADING = frozenset({"number", "date", "quantity"})
+PATIENT_COMPARTMENT = "http://hl7.org/fhir/CompartmentDefinition/patient"
 
 
 def _offered(param: SearchParam) -> bool:
@@ -32,11 +33,13 @@ def _offered(param: SearchParam) -> bool:
 
 
 @cache
-def _resources(registry: SearchParamRegistry) -> tuple[dict[str, Any], ...]:
+def _resources(registry: SearchParamRegistry, allow_multiple_delete: bool) -> tuple[dict[str, Any], ...]:
     out = []
     for rtype in sorted(registry.table.resource_types):
         params = registry.for_type(rtype)
         refs = sorted(p.code for p in params.values() if p.type == "reference")
+        # `Type:*` includes every reference parameter of the type; a bare `*` is refused (rhip.fhir.search.parse).
+        includes = [f"{rtype}:*", *(f"{rtype}:{r}" for r in refs)] if refs else []
         entry: dict[str, Any] = {
             "type": rtype,
             "profile": f"http://hl7.org/fhir/StructureDefinition/{rtype}",
@@ -45,11 +48,12 @@ def _resources(registry: SearchParamRegistry) -> tuple[dict[str, Any], ...]:
             "readHistory": True,
             "updateCreate": True,
             "conditionalCreate": True,
-            "conditionalRead": "modified-since",
+            # Reads honour both If-Modified-Since and If-None-Match (rhip.fhir.rest.interactions.read).
+            "conditionalRead": "full-support",
             "conditionalUpdate": True,
-            "conditionalDelete": "single",
+            "conditionalDelete": "multiple" if allow_multiple_delete else "single",
             "referencePolicy": ["literal", "logical"],
-            "searchInclude": ["*", *(f"{rtype}:{r}" for r in refs)],
+            "searchInclude": includes,
             "searchRevInclude": [],
             "searchParam": [
                 {"name": p.code, "definition": p.url, "type": p.type}
@@ -84,13 +88,27 @@ def _resources(registry: SearchParamRegistry) -> tuple[dict[str, Any], ...]:
                 for target in p.targets:
                     if target in by_type:
                         by_type[target]["searchRevInclude"].append(f"{rtype}:{p.code}")
+    # FHIR forbids empty arrays: a type without reference parameters (or referrers) omits the element.
+    for entry in out:
+        for key in ("searchInclude", "searchRevInclude"):
+            if not entry[key]:
+                del entry[key]
     return tuple(out)
 
 
 def capability_statement(
-    registry: SearchParamRegistry, base_url: str, software_version: str, date: str
+    registry: SearchParamRegistry,
+    base_url: str,
+    software_version: str,
+    date: str,
+    *,
+    allow_multiple_delete: bool = False,
 ) -> dict[str, Any]:
-    """The server's CapabilityStatement for ``base_url``."""
+    """The server's CapabilityStatement for ``base_url``.
+
+    ``allow_multiple_delete``: the ``fhir.allow_multiple_delete`` setting (conditional delete of several
+    matches), shown as ``conditionalDelete`` ``multiple`` rather than ``single``.
+    """
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -108,7 +126,7 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "resource": list(_resources(registry)),
+                "resource": list(_resources(registry, allow_multiple_delete)),
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
                 "searchParam": [
                     {
@@ -123,6 +141,7 @@ def capability_statement(
                     {"name": "_include", "type": "string"},
                     {"name": "_revinclude", "type": "string"},
                 ],
+                "compartment": [PATIENT_COMPARTMENT],
             }
         ],
     }
