@@ -315,14 +315,25 @@ def _prepared() -> PreparedWrite:
     )
 
 
-def test_restricted_unpickler_allows_only_prepared_writes(tmp_path: Path) -> None:
+def test_restricted_unpickler_allows_only_plain_data(tmp_path: Path) -> None:
     prepared = _prepared()
-    assert _Unpickler(io.BytesIO(pickle.dumps(prepared, protocol=pickle.HIGHEST_PROTOCOL))).load() == prepared
+    wire = _Unpickler(io.BytesIO(pickle.dumps(prepared.to_wire(), protocol=pickle.HIGHEST_PROTOCOL))).load()
+    assert PreparedWrite.from_wire(wire) == prepared
     marker = tmp_path / "pwned"
-    for evil in (_OpensAFile(str(marker)), PreparedWrite(claimed={"Patient": [_OpensAFile(str(marker))]})):  # type: ignore[list-item]
+    for evil in (
+        _OpensAFile(str(marker)),
+        ([], [], {"Patient": [_OpensAFile(str(marker))]}),
+        prepared,  # objects of any class are refused, the prepared-write classes too
+    ):
         with pytest.raises(pickle.UnpicklingError):
             _Unpickler(io.BytesIO(pickle.dumps(evil))).load()
     assert not marker.exists()
+
+
+def test_a_frame_of_another_shape_is_refused() -> None:
+    for shape in ((), ([("Patient",)], [], {}), ([], [(0, 1)], {}), "text"):
+        with pytest.raises((TypeError, ValueError)):
+            PreparedWrite.from_wire(shape)  # type: ignore[arg-type]
 
 
 def test_the_writer_refuses_a_non_whitelisted_class(
@@ -340,7 +351,7 @@ def test_the_writer_refuses_a_non_whitelisted_class(
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(10)
         client.connect(writer.path)
-        client.sendall(_frame(pickle.dumps(_prepared())))
+        client.sendall(_frame(pickle.dumps(_prepared().to_wire())))
         (size,) = struct.unpack(">I", client.recv(4))
         reply = pickle.loads(client.recv(size))
     assert reply == ("ok", None)

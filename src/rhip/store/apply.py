@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
@@ -43,8 +44,7 @@ VERSION_COLUMNS = (
 )
 
 
-@dataclass
-class RowWrite:
+class RowWrite(NamedTuple):
     """The state a resource row has after the unit of work."""
 
     res_type: str
@@ -59,8 +59,7 @@ class RowWrite:
     tails: Tails | None  # index rows without their leading pid
 
 
-@dataclass
-class VersionWrite:
+class VersionWrite(NamedTuple):
     """One stored version, referring to its row by position in :attr:`PreparedWrite.rows`."""
 
     row: int
@@ -73,6 +72,9 @@ class VersionWrite:
     created: bool
 
 
+Wire = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, list[str]]]
+
+
 @dataclass
 class PreparedWrite:
     """Everything one unit of work writes."""
@@ -80,6 +82,16 @@ class PreparedWrite:
     rows: list[RowWrite] = field(default_factory=list)
     versions: list[VersionWrite] = field(default_factory=list)
     claimed: dict[str, list[str]] = field(default_factory=dict)  # client-chosen ids of creates, to check
+
+    def to_wire(self) -> Wire:
+        """Plain tuples, lists and dicts: what the writer process receives (no classes to unpickle)."""
+        return [tuple(r) for r in self.rows], [tuple(v) for v in self.versions], self.claimed
+
+    @classmethod
+    def from_wire(cls, wire: Wire) -> PreparedWrite:
+        """The prepared write of :meth:`to_wire`'s output; ``TypeError`` when it has another shape."""
+        rows, versions, claimed = wire
+        return cls([RowWrite(*r) for r in rows], [VersionWrite(*v) for v in versions], dict(claimed))
 
 
 def _event(v: VersionWrite) -> str:
