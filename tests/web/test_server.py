@@ -283,6 +283,42 @@ class TestWithFhirpy:
         chained = client.resources("Observation").search(**{"subject:Patient.name": "赵敏"}).fetch()
         assert [o.id for o in chained] == [found[0].id]
 
+    def test_absolute_references_to_this_server_are_local(self, server: Server, http: httpx.Client) -> None:
+        # No public base URL is configured: the address the server listens on is its own base.
+        system = _system()
+        created = http.post(
+            "Patient", content=orjson.dumps(_patient(system, "A1")), headers={"Content-Type": FHIR_JSON}
+        )
+        pid = created.json()["id"]
+        observation = {
+            "resourceType": "Observation",
+            "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]},
+            "subject": {"reference": f"{server.fhir_url}/Patient/{pid}"},
+            "valueQuantity": {
+                "value": 170,
+                "unit": "cm",
+                "system": "http://unitsofmeasure.org",
+                "code": "cm",
+            },
+        }
+        local_name = server.fhir_url.replace("127.0.0.1", "localhost")
+        other = {**observation, "subject": {"reference": f"{local_name}/Patient/{pid}/_history/1"}}
+        foreign = {**observation, "subject": {"reference": f"http://elsewhere.example/fhir/Patient/{pid}"}}
+        ids = []
+        for body in (observation, other, foreign):
+            resp = http.post("Observation", content=orjson.dumps(body), headers={"Content-Type": FHIR_JSON})
+            assert resp.status_code == 201, resp.text
+            ids.append(resp.json()["id"])
+        by_subject = http.get("Observation", params={"subject": f"Patient/{pid}"}).json()
+        assert {e["resource"]["id"] for e in by_subject["entry"]} == set(ids[:2])
+        by_url = http.get("Observation", params={"subject": f"{server.fhir_url}/Patient/{pid}"}).json()
+        assert {e["resource"]["id"] for e in by_url["entry"]} == set(ids[:2])
+        everything = http.get(f"Patient/{pid}/$everything").json()
+        assert {e["resource"]["id"] for e in everything["entry"]} == {pid, *ids[:2]}
+        foreign_found = http.get("Observation", params={"subject": foreign["subject"]["reference"]}).json()
+        assert [e["resource"]["id"] for e in foreign_found["entry"]] == [ids[2]]
+
     def test_conditional_create_over_http(self, client: SyncFHIRClient, http: httpx.Client) -> None:
         # fhirpy's get_or_create() puts the criteria in the query string; FHIR uses If-None-Exist.
         system = _system()

@@ -6,6 +6,7 @@ Top-level ``RHIP_DATABASE_URL`` chooses the database; nested sections use ``__``
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -42,6 +43,29 @@ class ServerSettings(BaseModel):
         True, description="with several workers on SQLite, let one process do the writes"
     )
     writer_socket: str | None = Field(None, description="set by `rhip serve` for its workers; not for users")
+
+    def own_base_urls(self) -> tuple[str, ...]:
+        """The FHIR base URLs of this server: absolute references under them are references to it.
+
+        The public base URL when set; otherwise what the listening address is reached by (loopback names
+        too when it listens on loopback or on every interface). Behind a proxy or under another host name,
+        only ``public_base_url`` can say which URLs are this server's.
+        """
+        if self.public_base_url:
+            return (self.public_base_url.rstrip("/"),)
+        hosts = [] if self.host in _EVERY_INTERFACE else [self.host]
+        if self.host in _EVERY_INTERFACE or self.host in _LOOPBACK:
+            hosts += ["127.0.0.1", "localhost", "::1"]
+        if self.host in _EVERY_INTERFACE:
+            hosts.append(socket.gethostname())
+        urls = (
+            f"http://[{h}]:{self.port}/fhir" if ":" in h else f"http://{h}:{self.port}/fhir" for h in hosts
+        )
+        return tuple(dict.fromkeys(urls))
+
+
+_EVERY_INTERFACE = frozenset({"0.0.0.0", "::"})  # noqa: S104 -- compared with, never bound here
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class FhirSettings(BaseModel):
