@@ -32,6 +32,7 @@ from rhip.core.events import Event
 from rhip.fhir.events import ResourceChanged, ResourceCreated, ResourceDeleted, ResourceUpdated
 from rhip.fhir.repository import EverythingRequest, FhirRepository, HistoryRequest, StoredResource
 from rhip.fhir.search.parse import SearchParser
+from rhip.store import reader
 from rhip.store.repository import SqlFhirRepository
 
 LOINC = "http://loinc.org"
@@ -229,6 +230,23 @@ def test_longest_valid_id_is_accepted(repo: FhirRepository) -> None:
     stored, created = repo.update("Patient", rid, patient())
     assert created and stored.id == rid
     assert repo.read("Patient", rid).id == rid
+
+
+def test_references_longer_than_any_id_are_stored_and_name_nothing(
+    repo: FhirRepository, parser: SearchParser, sql: Sql
+) -> None:
+    long_id = "x" * 80
+    stored = repo.create(
+        observation(
+            long_id,
+            encounter={"reference": f"Encounter/{long_id}"},
+            performer=[{"reference": "P" * 70 + "/1"}],
+        )
+    )
+    assert repo.read("Observation", stored.id).id == stored.id
+    assert found(parser, repo, "Observation", ("subject", f"Patient/{long_id}")) == set()
+    assert found(parser, repo, "Observation", ("subject:missing", "false")) == {stored.id}
+    assert sql("SELECT compartment FROM resource WHERE res_id = :i", i=stored.id)[0][0] is None
 
 
 def test_validation_errors_are_422_with_element_paths(repo: FhirRepository, sql: Sql) -> None:
@@ -588,10 +606,55 @@ def test_history_since(clocked: FhirRepository, clock: FakeClock) -> None:
         ("Patient", 2),
     ]
     assert system.entries[1].id == other.id
-    at_most = clocked.history(HistoryRequest("Patient", "p1", at_most_us=us(t1)))
-    assert [e.version for e in at_most.entries] == [2, 1]
+    at = clocked.history(HistoryRequest("Patient", "p1", at_start_us=us(t1)))
+    assert [e.version for e in at.entries] == [2]  # the version current at t1, not every one before it
     future = clocked.history(HistoryRequest(since_us=us(clock.advance(1))))
     assert (future.entries, future.total) == ([], 0)
+
+
+def test_history_at_returns_the_versions_current_then(
+    platform: Platform, clocked: FhirRepository, clock: FakeClock
+) -> None:
+    """R4 ``_at``: only the versions that were current at some point during the given time."""
+    start = clock.moment
+    clocked.update("Patient", "p1", patient())  # v1 at +0 s
+    clock.advance(30)
+    org = clocked.create({"resourceType": "Organization", "name": "x"})  # at +30 s
+    clock.advance(30)
+    clocked.update("Patient", "p1", patient(gender="male"))  # v2 at +60 s
+    clock.advance(60)
+    clocked.update("Patient", "p1", patient(gender="female"))  # v3 at +120 s
+    clock.advance(60)
+    later = clocked.create({"resourceType": "Organization", "name": "y"})  # at +180 s
+
+    def at(
+        seconds: float, until: float | None = None, rtype: str | None = "Patient", rid: str | None = "p1"
+    ) -> list[tuple[str, int]]:
+        end = None if until is None else us(start + timedelta(seconds=until))
+        request = HistoryRequest(
+            rtype, rid, at_start_us=us(start + timedelta(seconds=seconds)), at_end_us=end, count=100
+        )
+        with platform.db.read() as conn:
+            page = reader.history(conn, request, 1000)
+        return [(e.resource_type, e.version) for e in page.entries]
+
+    assert at(45) == [("Patient", 1)]  # between v1 and v2: only v1
+    assert at(60) == [("Patient", 2)]  # v2 stored at that very instant
+    assert at(119.999) == [("Patient", 2)]
+    assert at(500) == [("Patient", 3)]
+    assert at(-1) == []  # before the Patient existed
+    # A period: what was current at its start, and what was stored during it.
+    assert at(90, 150) == [("Patient", 3), ("Patient", 2)]
+    assert at(30, 150) == [("Patient", 3), ("Patient", 2), ("Patient", 1)]
+    assert at(60, 120) == [("Patient", 3), ("Patient", 2)]
+    # System level: one version per resource at an instant; the Organization made later is not there.
+    assert at(45, rtype=None, rid=None) == [("Organization", 1), ("Patient", 1)]
+    assert at(200, rtype=None, rid=None) == [("Organization", 1), ("Patient", 3), ("Organization", 1)]
+    assert later.id != org.id
+    # Through the repository (an instant).
+    page = clocked.history(HistoryRequest("Patient", "p1", at_start_us=us(start + timedelta(seconds=45))))
+    assert [e.version for e in page.entries] == [1]
+    assert page.total == 1
 
 
 def test_history_count_and_paging(repo: FhirRepository) -> None:
@@ -733,6 +796,89 @@ def test_everything_since(clocked: FhirRepository, clock: FakeClock) -> None:
     assert ids(page.matches) == [old.id, new.id]  # the Patient itself was not changed since
     later = clocked.everything(EverythingRequest("p1", since_us=us(clock.advance(1))))
     assert later.matches == []
+
+
+def _referenced_world(repo: FhirRepository) -> dict[str, str]:
+    """p1 references an Organization and a GP; its Observation references a performer."""
+    org = repo.create({"resourceType": "Organization", "name": "County hospital"})
+    gp = repo.create({"resourceType": "Practitioner", "name": [{"family": "Gp"}]})
+    repo.update(
+        "Patient",
+        "p1",
+        patient(
+            managingOrganization={"reference": f"Organization/{org.id}"},
+            generalPractitioner=[{"reference": f"Practitioner/{gp.id}"}],
+        ),
+    )
+    performer = repo.create({"resourceType": "Practitioner", "name": [{"family": "Performer"}]})
+    obs = repo.create(observation(performer=[{"reference": f"Practitioner/{performer.id}"}]))
+    allergy = repo.create(
+        {
+            "resourceType": "AllergyIntolerance",
+            "clinicalStatus": {"coding": [{"system": ALLERGY_CLINICAL, "code": "active"}]},
+            "patient": {"reference": "Patient/p1"},
+            "code": {"text": "peanut"},
+            "recorder": {"reference": f"Practitioner/{gp.id}"},
+        }
+    )
+    return {"org": org.id, "gp": gp.id, "performer": performer.id, "obs": obs.id, "allergy": allergy.id}
+
+
+def every_entry(page: Any) -> list[tuple[str, str]]:
+    return [(s.resource_type, s.id) for s in [*page.matches, *page.included]]
+
+
+def test_everything_type_filter_applies_to_referenced_resources(repo: FhirRepository) -> None:
+    """_type limits every entry, not only the compartment's: no Organization for _type=Observation."""
+    w = _referenced_world(repo)
+    only_obs = repo.everything(EverythingRequest("p1", types=("Observation",)))
+    assert every_entry(only_obs) == [("Observation", w["obs"])]
+
+    with_practitioners = repo.everything(EverythingRequest("p1", types=("Observation", "Practitioner")))
+    assert [(s.resource_type, s.id) for s in with_practitioners.matches] == [("Observation", w["obs"])]
+    assert sorted(every_entry(with_practitioners)[1:]) == sorted(
+        [("Practitioner", w["gp"]), ("Practitioner", w["performer"])]
+    )
+
+    patient_and_org = repo.everything(EverythingRequest("p1", types=("Patient", "Organization")))
+    assert every_entry(patient_and_org) == [("Patient", "p1"), ("Organization", w["org"])]
+
+    unfiltered = repo.everything(EverythingRequest("p1"))
+    assert {t for t, _ in every_entry(unfiltered)} == {
+        "Patient",
+        "Observation",
+        "AllergyIntolerance",
+        "Organization",
+        "Practitioner",
+    }
+
+
+def test_everything_since_applies_to_referenced_resources(clocked: FhirRepository, clock: FakeClock) -> None:
+    """_since limits every entry: what the Patient and the page reference too."""
+    w = _referenced_world(clocked)
+    t1 = clock.advance(3600)
+    clocked.update(
+        "Practitioner", w["performer"], {"resourceType": "Practitioner", "name": [{"family": "Renamed"}]}
+    )
+    clocked.update(
+        "Observation",
+        w["obs"],
+        observation(
+            id=w["obs"],
+            status="amended",
+            performer=[
+                {"reference": f"Practitioner/{w['performer']}"},
+                {"reference": f"Practitioner/{w['gp']}"},
+            ],
+        ),
+    )
+
+    page = clocked.everything(EverythingRequest("p1", since_us=us(t1)))
+    assert every_entry(page) == [("Observation", w["obs"]), ("Practitioner", w["performer"])]
+    for entry in [*page.matches, *page.included]:
+        assert entry.last_updated >= "2024-03-01T09:00:00.000Z"
+    both = clocked.everything(EverythingRequest("p1", since_us=us(t1), types=("Observation", "Organization")))
+    assert every_entry(both) == [("Observation", w["obs"])]
 
 
 def test_everything_paging(repo: FhirRepository) -> None:
@@ -940,6 +1086,29 @@ def test_recreated_resource_is_indexed_again(repo: FhirRepository, parser: Searc
     repo.update("Observation", "o1", observation(id="o1", subject="p3"))
     assert found(parser, repo, "Observation", ("patient", "p3")) == {"o1"}
     assert found(parser, repo, "Observation", ("patient", "p1")) == set()
+
+
+def test_uri_below_matches_whole_path_segments(repo: FhirRepository, parser: SearchParser) -> None:
+    """``url:below=http://a/b`` is http://a/b itself and what lies under it, not http://a/bc."""
+    urls = {
+        "same": "http://example.org/fhir/Questionnaire/phq",
+        "child": "http://example.org/fhir/Questionnaire/phq/v2",
+        "grandchild": "http://example.org/fhir/Questionnaire/phq/v2/draft",
+        "sibling": "http://example.org/fhir/Questionnaire/phq-9",
+        "longer": "http://example.org/fhir/Questionnaire/phqx/v1",
+        "parent": "http://example.org/fhir/Questionnaire",
+    }
+    for rid, url in urls.items():
+        repo.update("Questionnaire", rid, {"resourceType": "Questionnaire", "status": "active", "url": url})
+    below = "http://example.org/fhir/Questionnaire/phq"
+    assert found(parser, repo, "Questionnaire", ("url:below", below)) == {"same", "child", "grandchild"}
+    assert found(parser, repo, "Questionnaire", ("url:below", below + "/")) == {"child", "grandchild"}
+    assert found(parser, repo, "Questionnaire", ("url:below", below + "/v2")) == {"child", "grandchild"}
+    assert found(parser, repo, "Questionnaire", ("url:below", "http://example.org/fhir/Question")) == set()
+    assert found(parser, repo, "Questionnaire", ("url:below", "http://example.org/fhir")) == set(urls)
+    # Several values are alternatives, each matched on segment boundaries.
+    either = found(parser, repo, "Questionnaire", ("url:below", f"{below}/v2/draft,{below}-9"))
+    assert either == {"grandchild", "sibling"}
 
 
 # -- concurrency ------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Bulk import and export of FHIR resources (NDJSON and Bundles), on any FhirRepository.
 
 Import keeps the ids it is given (so references between files hold), commits in batches, and rejects a
-bad resource without losing the rest of its batch: a resource is validated before it joins the batch.
+bad resource without losing the rest of its batch: a resource is validated before it joins the batch, and
+a batch that the database refuses when it commits is written again one resource per transaction, so that
+only the resource at fault is rejected (with the database's reason) and the import goes on.
 Transaction and batch Bundles go through the FHIR service exactly as if posted to ``/fhir``.
 """
 
@@ -15,7 +17,7 @@ from typing import IO, Any
 
 import orjson
 
-from rhip.core.errors import RhipError
+from rhip.core.errors import RhipError, StorageUnavailable
 from rhip.fhir.repository import FhirRepository, StoredResource
 from rhip.fhir.rest.messages import FhirRequest
 from rhip.fhir.rest.service import FhirService
@@ -135,6 +137,30 @@ class BulkImporter:
     def _store(
         self, resources: list[tuple[int, dict[str, Any]]], source: str, summary: ImportSummary
     ) -> None:
+        """Write a batch in one transaction; if it fails as a whole, find the culprits one by one."""
+        try:
+            imported, rejected = self._write(resources, source)
+        except StorageUnavailable as error:
+            # The database is unreachable or locked: retrying resource by resource would fail the same way.
+            summary.rejected.extend(_failed(source, line, resource, error) for line, resource in resources)
+            return
+        except Exception as error:  # raised at commit (or by the database mid-batch): nothing was stored
+            if len(resources) == 1:
+                line, resource = resources[0]
+                summary.rejected.append(_failed(source, line, resource, error))
+                return
+            for item in resources:
+                self._store([item], source, summary)
+            return
+        summary.imported.update(imported)
+        summary.rejected.extend(rejected)
+
+    def _write(
+        self, resources: list[tuple[int, dict[str, Any]]], source: str
+    ) -> tuple[Counter[str], list[Rejection]]:
+        """One transaction; what it stored and rejected counts only once it has committed."""
+        imported: Counter[str] = Counter()
+        rejected: list[Rejection] = []
         with self.repository.transaction() as tx:
             for line, resource in resources:
                 rtype = str(resource.get("resourceType"))
@@ -146,13 +172,14 @@ class BulkImporter:
                         tx.create(resource)
                 except RhipError as error:
                     first = error.issues()[0]
-                    summary.rejected.append(
+                    rejected.append(
                         Rejection(
                             source, line, rtype, error.code, _reason(first.diagnostics, first.expression)
                         )
                     )
                     continue
-                summary.imported[rtype] += 1
+                imported[rtype] += 1
+        return imported, rejected
 
     def _bundle(self, bundle: dict[str, Any], source: str, line: int, summary: ImportSummary) -> None:
         request = FhirRequest(
@@ -190,6 +217,20 @@ class BulkImporter:
                 summary.rejected.append(
                     Rejection(source, line, "Bundle entry", status, _reason(issue.get("diagnostics", ""), ()))
                 )
+
+
+def _failed(source: str, line: int, resource: dict[str, Any], error: Exception) -> Rejection:
+    """The rejection of a resource whose transaction failed (at commit, as a rule)."""
+    rtype = str(resource.get("resourceType"))
+    if isinstance(error, RhipError):
+        first = error.issues()[0]
+        return Rejection(source, line, rtype, error.code, _reason(first.diagnostics, first.expression))
+    # A database error that the store did not translate. Its message may quote stored values (personal
+    # data), so only the kinds of error are reported: SQLAlchemy's and the driver's (e.g. DataError,
+    # StringDataRightTruncation).
+    driver = getattr(error, "orig", None)
+    kind = type(error).__name__ + (f", {type(driver).__name__}" if driver is not None else "")
+    return Rejection(source, line, rtype, RhipError.code, f"the database refused to store it ({kind})")
 
 
 def _reason(diagnostics: str, expression: Any) -> str:

@@ -77,7 +77,8 @@ class HistoryRequest:
     resource_type: str | None = None
     id: str | None = None
     since_us: int | None = None
-    at_most_us: int | None = None
+    at_start_us: int | None = None  # _at: the instant, or the start of the period it names
+    at_end_us: int | None = None  # _at: the end of that period (the instant itself for an instant)
     count: int = 20
     page: str | None = None
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from rhip.fhir.search.extract import IndexEntries
 from rhip.store.hashing import exact_hash, identity, target_hash, token_hashes, units_hashes, uri_hash
-from rhip.store.tables import INDEX_BITS
+from rhip.store.tables import ID_LENGTH, INDEX_BITS, URI_LENGTH
 
 Rows = dict[str, list[tuple[Any, ...]]]
 Tails = dict[str, list[tuple[Any, ...]]]
@@ -54,10 +54,10 @@ def index_tails(resource_type: str, entries: IndexEntries) -> tuple[Tails, int]:
                 identity(rt, code),
                 ttype,
                 tid,
-                url[:512] if url else None,
+                url[:URI_LENGTH] if url else None,
                 target_hash(rt, code, ttype, tid, url),
             )
-            for code, ttype, tid, url in entries.references
+            for code, ttype, tid, url in map(_fitting, entries.references)
         ]
     if entries.uris:
         mask |= INDEX_BITS["uris"]
@@ -65,6 +65,17 @@ def index_tails(resource_type: str, entries: IndexEntries) -> tuple[Tails, int]:
             (comp, identity(rt, code), uri[:512], uri_hash(rt, code, uri)) for code, uri in entries.uris
         ]
     return tails, mask
+
+
+def _fitting(
+    entry: tuple[str, str | None, str | None, str | None],
+) -> tuple[str, str | None, str | None, str | None]:
+    """A reference whose type or id is longer than any resource's can be (64 characters) names no resource
+    here: it is kept by its text, as a reference elsewhere is, rather than refused by the database."""
+    code, ttype, tid, url = entry
+    if (ttype is not None and len(ttype) > ID_LENGTH) or (tid is not None and len(tid) > ID_LENGTH):
+        return code, None, None, url or (f"{ttype}/{tid}" if tid is not None else ttype)
+    return entry
 
 
 def add_rows(pid: int, tails: Tails, rows: Rows) -> None:

@@ -297,10 +297,15 @@ class SqlSearch:
             return f"({ident} AND {_or(conds)}{restriction})"
         if kind == "uri":
             if modifier == "below":
-                conds = [
-                    f"({t}.uri >= {sql.bind(v.uri)} AND {t}.uri < {sql.bind(v.uri + MAX_CHAR)})"
-                    for v in values
-                ]
+                # The value itself, or the value followed by more path segments: http://a/b matches
+                # http://a/b and http://a/b/c but not http://a/bc.
+                conds = []
+                for v in values:
+                    below = v.uri if v.uri.endswith("/") else v.uri + "/"
+                    prefix = f"({t}.uri >= {sql.bind(below)} AND {t}.uri < {sql.bind(below + MAX_CHAR)})"
+                    conds.append(
+                        prefix if below == v.uri else f"({t}.uri = {sql.bind(v.uri[:512])} OR {prefix})"
+                    )
                 return f"({ident} AND {_or(conds)})"
             uris = [v.uri[:512] for v in values]
             if modifier == "above":

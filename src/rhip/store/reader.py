@@ -99,23 +99,38 @@ def fetch_by_pids(conn: Connection, pids: Sequence[int]) -> list[tuple[int, Stor
     return [(p, found[p]) for p in pids if p in found]
 
 
-def fetch_by_refs(conn: Connection, refs: Iterable[tuple[str, str]]) -> list[tuple[int, StoredResource]]:
-    """Current non-deleted resources named by ``(type, id)``, with their pids."""
+def fetch_by_refs(
+    conn: Connection, refs: Iterable[tuple[str, str]], since_us: int | None = None
+) -> list[tuple[int, StoredResource]]:
+    """Current non-deleted resources named by ``(type, id)``, with their pids.
+
+    ``since_us`` keeps only those whose current version was stored at or after that instant.
+    """
     by_type: dict[str, set[str]] = defaultdict(set)
     for rtype, rid in refs:
         by_type[rtype].add(rid)
     out: list[tuple[int, StoredResource]] = []
+    since = "" if since_us is None else f" AND r.updated_us >= {_marks(conn, 1)}"
+    extra: tuple[int, ...] = () if since_us is None else (since_us,)
     for rtype, ids in by_type.items():
         id_list = sorted(ids)
         for start in range(0, len(id_list), 500):
             chunk = id_list[start : start + 500]
-            sql = f"{_CURRENT_SQL}r.res_type = {_marks(conn, 1)} AND r.res_id IN ({_marks(conn, len(chunk))})"
-            out.extend((row.pid, _stored(row)) for row in conn.exec_driver_sql(sql, (rtype, *chunk)))
+            sql = (
+                f"{_CURRENT_SQL}r.res_type = {_marks(conn, 1)} "
+                f"AND r.res_id IN ({_marks(conn, len(chunk))}){since}"
+            )
+            out.extend((row.pid, _stored(row)) for row in conn.exec_driver_sql(sql, (rtype, *chunk, *extra)))
     return out
 
 
 def history(conn: Connection, request: HistoryRequest, max_count: int) -> HistoryPage:
-    """Versions newest first; paging by version-row id, stable while new versions arrive."""
+    """Versions newest first; paging by version-row id, stable while new versions arrive.
+
+    ``_at`` (``request.at_start_us`` to ``at_end_us``: an instant, or a period such as a day) keeps the
+    versions that were current at some point of that period: for each resource the version current at
+    its start (the newest stored at or before it) and the versions stored during it.
+    """
     v = resource_version
     count = max(0, min(request.count, max_count))
     conds = []
@@ -128,8 +143,16 @@ def history(conn: Connection, request: HistoryRequest, max_count: int) -> Histor
         conds.append(v.c.res_type == request.resource_type)
     if request.since_us is not None:
         conds.append(v.c.updated_us >= request.since_us)
-    if request.at_most_us is not None:
-        conds.append(v.c.updated_us <= request.at_most_us)
+    if request.at_start_us is not None:
+        start = request.at_start_us
+        end = max(start, request.at_end_us if request.at_end_us is not None else start)
+        later = resource_version.alias("later")
+        superseded = (
+            select(later.c.vid)
+            .where(later.c.pid == v.c.pid, later.c.version > v.c.version, later.c.updated_us <= start)
+            .exists()
+        )
+        conds += [v.c.updated_us <= end, ~superseded]
     if request.page:
         try:
             before = int(request.page)

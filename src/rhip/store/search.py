@@ -398,8 +398,12 @@ class SearchRunner:
         ):
             matches.insert(0, patient)
         seen = {(r.resource_type, r.id) for r in matches}
-        sources = list(pids)
-        if token is None:
+        # Referenced resources are those outside the compartment; _type may leave none of them to look for.
+        referable = request.types is None or any(
+            t not in compartment and t != "Patient" for t in request.types
+        )
+        sources = list(pids) if referable else []
+        if token is None and referable:
             # The first page also brings what the Patient itself references (managing organisation, GP).
             patient_pid = conn.execute(
                 select(resource.c.pid).where(
@@ -419,8 +423,16 @@ class SearchRunner:
             if sources
             else []
         )
-        wanted = [(t, i) for t, i in refs if (t, i) not in seen and t not in compartment and t != "Patient"]
-        included = [r for _, r in fetch_by_refs(conn, wanted)]
+        # _type and _since limit what is returned, the referenced resources included.
+        wanted = [
+            (t, i)
+            for t, i in refs
+            if (t, i) not in seen
+            and t not in compartment
+            and t != "Patient"
+            and (request.types is None or t in request.types)
+        ]
+        included = [r for _, r in fetch_by_refs(conn, wanted, request.since_us)]
         watermark = token.watermark if token else self._max_pid(conn)
         next_token = PageToken("k", "", pids[-1], watermark) if more and pids else None
         total = len(matches) if token is None and not more else None

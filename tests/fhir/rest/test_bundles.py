@@ -355,6 +355,54 @@ class TestTransaction:
         assert_error(resp, 400, "RHIP-FHIR-0001")
         assert fhir.read("Patient", existing["id"])["meta"]["versionId"] == "1"
 
+    def test_same_resource_twice_through_a_conditional_delete_is_400(self, fhir: FhirClient) -> None:
+        existing = fhir.create(patient(id_number="110101199001015678"))
+        rid = existing["id"]
+        criteria = f"Patient?identifier={ID_SYSTEM}|110101199001015678"
+        for first, second in (
+            (entry("DELETE", criteria), entry("PUT", f"Patient/{rid}", {**existing, "gender": "female"})),
+            (entry("DELETE", criteria), entry("DELETE", f"Patient/{rid}")),
+            (
+                entry("DELETE", criteria),
+                entry("PATCH", f"Patient/{rid}", binary_patch([{"op": "remove", "path": "/gender"}])),
+            ),
+        ):
+            resp = fhir.post("", bundle("transaction", first, second))
+            outcome = assert_error(resp, 400, "RHIP-FHIR-0001")
+            assert f"Patient/{rid} is changed twice" in diagnostics(outcome)
+        assert fhir.read("Patient", rid)["meta"]["versionId"] == "1"
+
+    def test_conditional_update_without_match_never_overwrites_the_body_id(self, fhir: FhirClient) -> None:
+        other = fhir.create(patient(family="钱"))
+        body = {**patient(id_number="110101199001019999"), "id": other["id"]}
+        resp = fhir.post(
+            "",
+            bundle("transaction", entry("PUT", f"Patient?identifier={ID_SYSTEM}|110101199001019999", body)),
+        )
+        assert_error(resp, 409, "RHIP-FHIR-0007")
+        assert fhir.read("Patient", other["id"])["name"][0]["family"] == "钱"
+
+    def test_conditional_update_without_match_creates_with_the_body_id(self, fhir: FhirClient) -> None:
+        chosen = f"chosen-{uuid.uuid4().hex[:12]}"
+        body = {**patient(id_number="110101199001018888"), "id": chosen}
+        status, answer = post_bundle(
+            fhir,
+            bundle("transaction", entry("PUT", f"Patient?identifier={ID_SYSTEM}|110101199001018888", body)),
+        )
+        assert status == 200, answer
+        assert statuses(answer) == ["201"]
+        assert location_id(answer["entry"][0]) == f"Patient/{chosen}"
+
+    def test_conditional_update_whose_body_names_another_resource_is_400(self, fhir: FhirClient) -> None:
+        existing = fhir.create(patient(id_number="110101199001017777"))
+        body = {**patient(id_number="110101199001017777"), "id": "someone-else"}
+        resp = fhir.post(
+            "",
+            bundle("transaction", entry("PUT", f"Patient?identifier={ID_SYSTEM}|110101199001017777", body)),
+        )
+        assert_error(resp, 400, "RHIP-FHIR-0001")
+        assert fhir.read("Patient", existing["id"])["meta"]["versionId"] == "1"
+
     def test_duplicate_full_url_is_400(self, fhir: FhirClient) -> None:
         same = urn()
         resp = fhir.post(
@@ -584,6 +632,21 @@ class TestBatch:
         assert "urn:uuid" in diagnostics(outcome)
         assert count(fhir, "Observation") == 0
         assert count(fhir, "Patient") == 1
+
+    def test_prefer_reaches_every_entry(self, fhir: FhirClient) -> None:
+        existing = fhir.create(patient())
+        status, answer = post_bundle(
+            fhir,
+            bundle(
+                "batch",
+                entry("POST", "Patient", patient()),
+                entry("PUT", f"Patient/{existing['id']}", {**existing, "gender": "female"}),
+            ),
+            headers={"Prefer": "return=minimal"},
+        )
+        assert status == 200, answer
+        assert statuses(answer) == ["201", "200"]
+        assert all("resource" not in e for e in answer["entry"])
 
     def test_conditional_create_in_a_batch(self, fhir: FhirClient) -> None:
         existing = fhir.create(patient(id_number="110101199001011234"))

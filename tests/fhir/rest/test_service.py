@@ -590,6 +590,21 @@ class TestHistory:
         bundle = fhir.search("Patient/_history", [("_at", first["meta"]["lastUpdated"])])
         assert [e["fullUrl"] for e in bundle["entry"]] == [f"{BASE}/Patient/{first['id']}"]
 
+    def test_at_a_period_gives_every_version_current_during_it(self, fhir: FhirClient) -> None:
+        created = fhir.create(patient(family="孙"))
+        time.sleep(0.01)
+        fhir.put(f"Patient/{created['id']}", {**created, "gender": "female"})
+        path = f"Patient/{created['id']}/_history"
+        first_instant = created["meta"]["lastUpdated"]
+        assert [
+            e["resource"]["meta"]["versionId"] for e in fhir.search(path, [("_at", first_instant)])["entry"]
+        ] == ["1"]
+        year = first_instant[:4]  # a period: both versions were current at some point of this year
+        assert [e["resource"]["meta"]["versionId"] for e in fhir.search(path, [("_at", year)])["entry"]] == [
+            "2",
+            "1",
+        ]
+
     @pytest.mark.parametrize("path", ["_history", "Patient/_history", "instance"])
     def test_count_and_paging(self, fhir: FhirClient, path: str) -> None:
         created = fhir.create(patient())

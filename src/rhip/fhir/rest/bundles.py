@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
-from rhip.core.errors import InvalidRequest, Issue, MultipleMatches, RhipError, TooCostly
+from rhip.core.errors import InvalidRequest, Issue, MultipleMatches, ResourceNotFound, RhipError, TooCostly
 from rhip.core.ids import new_resource_id
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest.http import resource_body
@@ -61,6 +61,7 @@ class _Entry:
     rid: str | None = None
     assigned_id: str | None = None
     existing: Any = None  # a conditional create that matched
+    targets: list[str] = field(default_factory=list)  # ids a conditional DELETE removes
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -157,6 +158,11 @@ class BundleProcessor:
         responses: dict[int, FhirResponse] = {}
         ordered = sorted(entries, key=lambda x: METHOD_ORDER[x.method])
         with repo.transaction() as tx:
+            # What conditional DELETEs will remove, found before anything changes: no resource may be
+            # changed twice in a transaction, resolved conditional ones included.
+            for e in ordered:
+                if e.method == "DELETE" and e.rid is None and e.query:
+                    e.targets = self._entry_step(e, partial(self._delete_targets, tx, e))
             # DELETEs first, as the specification orders them: conditional creates and references that
             # follow must not find what this transaction removes.
             for e in ordered:
@@ -186,14 +192,21 @@ class BundleProcessor:
     def _no_resource_twice(entries: list[_Entry]) -> None:
         seen: set[tuple[str, str]] = set()
         for e in entries:
-            if e.method in ("PUT", "DELETE", "PATCH") and e.rid:
-                key = (e.rtype, e.rid)
+            if e.method not in ("PUT", "DELETE", "PATCH"):
+                continue
+            for rid in [e.rid] if e.rid else e.targets:
+                key = (e.rtype, rid)
                 if key in seen:
                     raise InvalidRequest(
-                        f"{e.rtype}/{e.rid} is changed twice in one transaction",
+                        f"{e.rtype}/{rid} is changed twice in one transaction",
                         expression=[f"Bundle.entry[{e.index}]"],
                     )
                 seen.add(key)
+
+    def _delete_targets(self, tx: FhirRepository, e: _Entry) -> list[str]:
+        it = self.service.interactions
+        it.check_type(e.rtype)
+        return [s.id for s in it.delete_targets(tx, e.rtype, _query_text(e.query))]
 
     def _assign_id(self, tx: FhirRepository, e: _Entry, ids: dict[str, str]) -> None:
         """Give an entry the ``Type/id`` it will have once the transaction commits; map its fullUrl to it."""
@@ -217,16 +230,33 @@ class BundleProcessor:
                 ids[e.full_url] = f"{e.rtype}/{e.assigned_id}"
         elif e.method == "PUT" and e.resource is not None:
             if e.rid is None and e.query:
-                found = it.matches(tx, it.criteria(e.rtype, _query_text(e.query)))
+                criteria = _query_text(e.query)
+                tx.lock(f"{e.rtype}?{criteria}")  # as a conditional update outside a Bundle does
+                found = it.matches(tx, it.criteria(e.rtype, criteria))
                 if len(found) > 1:
                     raise MultipleMatches(f"Conditional update matches more than one {e.rtype}")
-                rid = found[0].id if found else e.resource.get("id")
-                if not isinstance(rid, str):
-                    rid = tx.new_id()
+                body_id = e.resource.get("id")
+                if found:
+                    if body_id not in (None, found[0].id):
+                        raise InvalidRequest(
+                            f"The id in the body does not match the resource the criteria select ({found[0].id})"
+                        )
+                    rid = found[0].id
+                else:
+                    # No match: a create, with the client's id if it gave one, which must not be taken.
+                    rid = body_id if isinstance(body_id, str) else tx.new_id()
+                    e.assigned_id = rid
                 e.rid, e.query = rid, []
                 e.resource = {**e.resource, "id": rid}
             if e.full_url and e.rid:
                 ids[e.full_url] = f"{e.rtype}/{e.rid}"
+        elif e.method == "PATCH" and e.rid is None and e.query:
+            found = it.matches(tx, it.criteria(e.rtype, _query_text(e.query)))
+            if len(found) > 1:
+                raise MultipleMatches(f"Conditional patch matches more than one {e.rtype}")
+            if not found:
+                raise ResourceNotFound(f"Conditional patch matches no {e.rtype}")
+            e.rid, e.query = found[0].id, []
 
     def _rewrite(self, tx: FhirRepository, resource: dict[str, Any], ids: dict[str, str]) -> dict[str, Any]:
         """The resource with urn:uuid and conditional references replaced.
@@ -275,6 +305,8 @@ class BundleProcessor:
             return it.create(repo, sub, e.rtype, assigned_id=e.assigned_id, body=e.resource)
         if e.method == "PUT":
             assert e.resource is not None
+            if e.assigned_id is not None:  # a conditional update that matched nothing creates
+                return it.create(repo, sub, e.rtype, assigned_id=e.assigned_id, body=e.resource)
             if e.rid is None and e.query:
                 return it.conditional_update(repo, sub, e.rtype, _query_text(e.query), body=e.resource)
             if e.rid is None:
@@ -316,7 +348,9 @@ class BundleProcessor:
                 if e.method == "POST" and e.rid is None:
                     responses[i] = self.service.interactions.create(
                         repo,
-                        FhirRequest("POST", e.path, [], e.headers, b"", req.base_url),
+                        FhirRequest(
+                            "POST", e.path, [], {**_passthrough(req), **e.headers}, b"", req.base_url
+                        ),
                         e.rtype,
                         body=e.resource,
                     )

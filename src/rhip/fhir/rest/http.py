@@ -150,10 +150,11 @@ def resource_headers(base: str, stored: StoredResource) -> dict[str, str]:
     }
 
 
-def instant_param(value: str, name: str) -> int:
-    """A ``_since`` / ``_at`` instant as UTC epoch µs (its lower bound)."""
+def instant_param(value: str, name: str, *, end: bool = False) -> int:
+    """A ``_since`` / ``_at`` value as UTC epoch µs: the start of what it names, or with ``end`` its end
+    (``2024-03-01`` names that whole day; an instant names itself)."""
     try:
-        return date_range(value, UTC)[0]
+        return date_range(value, UTC)[1 if end else 0]
     except ValueError as exc:
         raise InvalidRequest(
             f"{name} must be an instant such as 2024-01-01T00:00:00Z", expression=[name]

@@ -234,17 +234,21 @@ class Interactions:
     ) -> FhirResponse:
         """DELETE [type]?criteria: one match (or several when allowed) is deleted."""
         self.check_type(rtype)
-        query = self.criteria(rtype, criteria)
         with repo.transaction() as tx:
-            if self.settings.allow_multiple_delete:
-                query.count = self.settings.max_count
-                found = tx.search(query).matches
-            else:
-                found = self.matches(tx, query)
-                if len(found) > 1:
-                    raise MultipleMatches(f"Conditional delete '{criteria}' matches more than one {rtype}")
+            found = self.delete_targets(tx, rtype, criteria)
             deleted = [d for s in found if (d := tx.delete(rtype, s.id)) is not None]
         return self._deleted(req, deleted)
+
+    def delete_targets(self, repo: FhirRepository, rtype: str, criteria: str) -> list[StoredResource]:
+        """What a conditional delete removes: one match, or every match when several may be deleted."""
+        query = self.criteria(rtype, criteria)
+        if self.settings.allow_multiple_delete:
+            query.count = self.settings.max_count
+            return repo.search(query).matches
+        found = self.matches(repo, query)
+        if len(found) > 1:
+            raise MultipleMatches(f"Conditional delete '{criteria}' matches more than one {rtype}")
+        return found
 
     def _deleted(self, req: FhirRequest, deleted: list[StoredResource]) -> FhirResponse:
         headers = {"ETag": deleted[0].etag} if len(deleted) == 1 else {}
@@ -319,7 +323,7 @@ class Interactions:
         """_history at system, type or instance level with ``_since``, ``_at`` and ``_count``."""
         if rtype is not None:
             self.check_type(rtype)
-        since = at = None
+        since = at = at_end = None
         count = self.settings.default_count
         page_token = None
         canonical: list[tuple[str, str]] = []
@@ -328,6 +332,7 @@ class Interactions:
                 since = instant_param(value, "_since")
             elif name == "_at":
                 at = instant_param(value, "_at")
+                at_end = instant_param(value, "_at", end=True)
             elif name == "_count":
                 try:
                     count = max(0, min(int(value), self.settings.max_count))
@@ -339,7 +344,9 @@ class Interactions:
             elif name not in ("_format", "_pretty"):
                 raise InvalidRequest(f"Parameter '{name}' is not supported on _history")
             canonical.append((name, value))
-        page = repo.history(HistoryRequest(rtype, rid, since, at, count, page_token))
+        page = repo.history(
+            HistoryRequest(rtype, rid, since, at_start_us=at, at_end_us=at_end, count=count, page=page_token)
+        )
         path = "/".join(p for p in (rtype, rid, "_history") if p)
         return FhirResponse(
             200,

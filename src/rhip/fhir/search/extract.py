@@ -156,8 +156,8 @@ class IndexExtractor:
             for ref_code, target_type, target_id, _url in sorted(
                 entries.references, key=lambda e: e[2] or ""
             ):
-                if ref_code in codes and target_type == "Patient" and target_id:
-                    return target_id
+                if ref_code in codes and target_type == "Patient" and target_id and len(target_id) <= 64:
+                    return target_id  # (a longer id, which no resource can have, names no compartment)
         return None
 
     def add(self, kind: str, code: str, node: Node, entries: IndexEntries) -> None:
