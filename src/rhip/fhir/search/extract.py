@@ -11,6 +11,7 @@ components' values: ``code-value-quantity$http://loinc.org|8480-6`` (and the sys
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from decimal import Decimal
@@ -28,6 +29,8 @@ NumberEntry = tuple[str, float]
 QuantityEntry = tuple[str, str | None, str | None, float, float]  # code, system, unit code, low, high
 ReferenceEntry = tuple[str, str | None, str | None, str | None]  # code, target type, target id, url
 UriEntry = tuple[str, str]
+Handler = Callable[[str, Any, str, "IndexEntries"], None]  # code, value, element type, entries
+SHAPE_CACHE = 4096  # resource shapes (type and keys) whose parameters are remembered
 
 
 @dataclass(slots=True)
@@ -69,6 +72,10 @@ def parse_reference(ref: str, base_urls: tuple[str, ...] = ()) -> tuple[str | No
     return None, None, ref or None
 
 
+def _ignore(code: str, value: Any, typ: str, entries: IndexEntries) -> None:
+    """Parameters of kinds without index rows of their own (special)."""
+
+
 def _text_of(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
@@ -90,6 +97,17 @@ class IndexExtractor:
         self._compartment = patient_compartment()
         self._params: dict[str, list[SearchParam]] = {}
         self._by_key: dict[str, tuple[dict[str, list[SearchParam]], list[SearchParam]]] = {}
+        self._shapes: dict[tuple[str, ...], list[tuple[SearchParam, Handler]]] = {}
+        self._compartment_codes: dict[str, list[tuple[str, ...]]] = {}
+        self._handlers: dict[str, Handler] = {
+            "token": self._token,
+            "string": self._string,
+            "date": self._date,
+            "reference": self._reference,
+            "uri": self._uri,
+            "number": self._number,
+            "quantity": self._quantity,
+        }
 
     def params(self, resource_type: str) -> list[SearchParam]:
         """The indexed (non-column) parameters of a type."""
@@ -111,8 +129,17 @@ class IndexExtractor:
             self._by_key[resource_type] = (by_key, always)
         return found
 
-    def _present_params(self, resource_type: str, resource: dict[str, Any]) -> list[SearchParam]:
-        """The parameters that can have values in this resource, in registry order."""
+    def _present_params(
+        self, resource_type: str, resource: dict[str, Any]
+    ) -> list[tuple[SearchParam, Handler]]:
+        """The parameters that can have values in this resource, in registry order, with their handlers.
+
+        Cached by the resource's keys: resources of a kind mostly share their shape.
+        """
+        shape = (resource_type, *resource)
+        found = self._shapes.get(shape)
+        if found is not None:
+            return found
         if resource_type not in self._by_key:
             self.params(resource_type)
         by_key, always = self._by_key[resource_type]
@@ -120,14 +147,21 @@ class IndexExtractor:
         for key in resource:
             for p in by_key.get(key, ()):
                 chosen[id(p)] = p
-        return list(chosen.values())
+        found = [(p, self._handler(p.type)) for p in chosen.values()]
+        if len(self._shapes) >= SHAPE_CACHE:
+            self._shapes.clear()
+        self._shapes[shape] = found
+        return found
+
+    def _handler(self, kind: str) -> Handler:
+        return self._handlers.get(kind, _ignore)
 
     def extract(self, resource: dict[str, Any]) -> IndexEntries:
         """All index entries of one resource, plus its Patient-compartment id."""
         rtype = resource["resourceType"]
         entries = IndexEntries()
         cache: dict[Any, Any] = {}
-        for param in self._present_params(rtype, resource):
+        for param, handler in self._present_params(rtype, resource):
             nodes = cache.get(param.expression)
             if nodes is None:
                 assert param.extract is not None
@@ -138,51 +172,63 @@ class IndexExtractor:
             if param.type == "composite":
                 self._composite(param, nodes, resource, entries, cache)
             else:
-                for node in nodes:
-                    self.add(param.type, param.code, node, entries)
+                code = param.code
+                for value, typ in nodes:
+                    handler(code, value, typ, entries)
         entries.compartment = self._compartment_of(rtype, resource, entries)
         return entries
 
     def _compartment_of(self, rtype: str, resource: dict[str, Any], entries: IndexEntries) -> str | None:
+        """The Patient whose compartment holds the resource: the first compartment parameter, in the
+        CompartmentDefinition's order, that references a Patient; the smallest id among several."""
         if rtype == "Patient":
             rid = resource.get("id")
             return rid if isinstance(rid, str) else None
-        params = self._compartment.get(rtype)
-        if not params:
+        codes = self._compartment_codes.get(rtype)
+        if codes is None:
+            codes = self._compartment_codes[rtype] = self._compartment_index_codes(rtype)
+        if not codes:
             return None
-        for code in params:
-            param = self.registry.get(rtype, code)
-            codes = param.index_codes if param is not None else (code,)
-            for ref_code, target_type, target_id, _url in sorted(
-                entries.references, key=lambda e: e[2] or ""
-            ):
-                if ref_code in codes and target_type == "Patient" and target_id and len(target_id) <= 64:
-                    return target_id  # (a longer id, which no resource can have, names no compartment)
+        # (an id longer than 64 characters, which no resource can have, names no compartment)
+        patients = [
+            (code, tid)
+            for code, ttype, tid, _url in entries.references
+            if ttype == "Patient" and tid and len(tid) <= 64
+        ]
+        for group in codes:
+            found = [tid for code, tid in patients if code in group]
+            if found:
+                return min(found)
         return None
+
+    def _compartment_index_codes(self, rtype: str) -> list[tuple[str, ...]]:
+        out = []
+        for code in self._compartment.get(rtype) or ():
+            param = self.registry.get(rtype, code)
+            out.append(param.index_codes if param is not None else (code,))
+        return out
 
     def add(self, kind: str, code: str, node: Node, entries: IndexEntries) -> None:
         """Add the entries of one extracted node for a parameter of ``kind``."""
         value, typ = node
-        if kind == "token":
-            self._token(code, value, typ, entries)
-        elif kind == "string":
-            self._string(code, value, typ, entries)
-        elif kind == "date":
-            rng = self.date_of(value, typ)
-            if rng:
-                entries.dates.add((code, rng[0], rng[1]))
-        elif kind == "reference":
-            self._reference(code, value, typ, entries)
-        elif kind == "uri":
-            if isinstance(value, str) and value:
-                entries.uris.add((code, value))
-        elif kind == "number":
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                entries.numbers.add((code, float(value)))
-            elif isinstance(value, dict) and isinstance(value.get("value"), int | float):
-                entries.numbers.add((code, float(value["value"])))
-        elif kind == "quantity":
-            self._quantity(code, value, typ, entries)
+        self._handler(kind)(code, value, typ, entries)
+
+    def _date(self, code: str, value: Any, typ: str, entries: IndexEntries) -> None:
+        rng = self.date_of(value, typ)
+        if rng:
+            entries.dates.add((code, rng[0], rng[1]))
+
+    @staticmethod
+    def _uri(code: str, value: Any, typ: str, entries: IndexEntries) -> None:
+        if isinstance(value, str) and value:
+            entries.uris.add((code, value))
+
+    @staticmethod
+    def _number(code: str, value: Any, typ: str, entries: IndexEntries) -> None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            entries.numbers.add((code, float(value)))
+        elif isinstance(value, dict) and isinstance(value.get("value"), int | float):
+            entries.numbers.add((code, float(value["value"])))
 
     def _token(self, code: str, value: Any, typ: str, entries: IndexEntries) -> None:
         if isinstance(value, bool):
