@@ -248,7 +248,8 @@ _HAS_CONTROL = ("value", "contains a control character (below U+0020 other than 
 
 def _no_controls(check: Checker) -> Checker:
     def checked(value: Any) -> Problem | None:
-        if type(value) is str and _CONTROL.search(value):
+        # Printable ASCII (most codes, ids and dates) has no control character; the C checks are cheaper.
+        if type(value) is str and not (value.isascii() and value.isprintable()) and _CONTROL.search(value):
             return _HAS_CONTROL
         return check(value)
 

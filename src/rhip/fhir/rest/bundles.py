@@ -30,7 +30,9 @@ from rhip.fhir.rest.output import now_instant
 if TYPE_CHECKING:
     from rhip.fhir.rest.service import FhirService
 
-_REFERENCE = re.compile(rb'"reference":"((?:[^"\\]|\\.)*)"')
+# The string after "reference": as an unrolled loop (runs of plain characters, then one escape at a time),
+# which the regex engine scans several times faster than an alternation per character.
+_REFERENCE = re.compile(rb'"reference":"([^"\\]*(?:\\.[^"\\]*)*)"')
 T = TypeVar("T")
 METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 REASONS = {
@@ -269,7 +271,8 @@ class BundleProcessor:
             return resource
 
         def replace(match: re.Match[bytes]) -> bytes:
-            ref = orjson.loads(b'"' + match.group(1) + b'"')
+            text = match.group(1)
+            ref = orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode()
             if ref in ids:
                 return b'"reference":' + orjson.dumps(ids[ref])
             if ref.startswith(("urn:uuid:", "urn:oid:")):
