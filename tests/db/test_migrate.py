@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
-import pytest
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from rhip.db.engine import DatabaseConfig, build_engine
 from rhip.db.migrate import alembic_config, current_revision, head_revision, upgrade
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = build_engine(DatabaseConfig(url=database_url))
-    try:
-        yield eng
-    finally:
-        eng.dispose()
 
 
 def alembic_current(engine: Engine) -> str | None:

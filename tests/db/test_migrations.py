@@ -3,7 +3,6 @@ revisions go down and up again, on SQLite and (with RHIP_TEST_DATABASE_URL) Post
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy import Column, Engine, Integer, MetaData, inspect, text
 import rhip.db.outbox
 import rhip.store.tables
 from rhip.db import dialect
-from rhip.db.engine import DatabaseConfig, build_engine
 from rhip.db.metadata import metadata
 from rhip.db.migrate import alembic_config, current_revision, head_revision, upgrade
 
@@ -34,15 +32,6 @@ TABLES = {
     "outbox",
     "outbox_cursor",
 }
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    eng = build_engine(DatabaseConfig(url=database_url))
-    try:
-        yield eng
-    finally:
-        eng.dispose()
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
