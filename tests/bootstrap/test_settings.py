@@ -30,7 +30,14 @@ def test_every_interface_adds_the_host_name_and_never_the_wildcard() -> None:
 
 def test_a_specific_address_is_its_own_base() -> None:
     assert ServerSettings(host="10.1.2.3", port=8443).own_base_urls() == ("http://10.1.2.3:8443/fhir",)
-    assert ServerSettings(host="fd00::5", port=80).own_base_urls() == ("http://[fd00::5]:80/fhir",)
+    assert ServerSettings(host="fd00::5", port=8080).own_base_urls() == ("http://[fd00::5]:8080/fhir",)
+
+
+def test_port_80_may_be_left_out() -> None:
+    assert ServerSettings(host="10.1.2.3", port=80).own_base_urls() == (
+        "http://10.1.2.3:80/fhir",
+        "http://10.1.2.3/fhir",
+    )
 
 
 def test_database_options_build_a_database_config() -> None:

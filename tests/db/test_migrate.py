@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -20,6 +22,22 @@ def alembic_current(engine: Engine) -> str | None:
 
 def test_head_is_alembics_head() -> None:
     assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def test_head_of_annotated_and_merge_revisions(tmp_path: Path) -> None:
+    scripts = {
+        "a.py": 'revision = "a"\ndown_revision = None\n',
+        "b.py": 'revision: str = "b"\ndown_revision: str | None = "a"\n',
+        "c.py": "revision = 'c'\ndown_revision = 'a'\n",
+        "m.py": 'revision: str = "m"\ndown_revision: tuple[str, ...] = ("b", "c")\n',
+        "README": "not a revision",
+    }
+    for name, text in scripts.items():
+        (tmp_path / name).write_text(text)
+    assert head_revision(tmp_path) == "m"
+    (tmp_path / "m.py").unlink()
+    with pytest.raises(RuntimeError, match="several heads"):
+        head_revision(tmp_path)
 
 
 def test_current_revision_is_alembics_at_every_step(engine: Engine) -> None:

@@ -276,3 +276,21 @@ def test_unexpected_errors_are_logged_without_their_messages(
 )
 def test_route_kinds_never_carry_text_from_the_path(path: str, kind: str, resource_type: str | None) -> None:
     assert classify(path) == (kind, resource_type)
+
+
+def test_a_failed_start_is_logged_without_its_message(
+    tmp_path: Path, logs: Captured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starlette passes a startup failure's text on to uvicorn, which would log it as it is."""
+
+    def failing(_settings: Settings) -> Platform:
+        raise ValueError(f"cannot read {ID_NUMBER}")
+
+    monkeypatch.setattr("rhip.web.app.build_platform", failing)
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/none.db"))
+    with pytest.raises(RuntimeError) as raised, TestClient(app):
+        pass
+    assert ID_NUMBER not in str(raised.value)
+    assert raised.value.__suppress_context__
+    assert "could not start" in logs.text
+    _assert_nothing_personal(logs.text)

@@ -622,6 +622,83 @@ class TestSeveralWorkers:
             assert stored["total"] == 2  # "before" and the one that succeeded; no 503 stored anything
 
 
+# -- stopping ------------------------------------------------------------------------------------------
+def _serve_two_workers(workdir: Path, **settings: str) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """``rhip serve --workers 2`` on a fresh database, its TMPDIR inside ``workdir``; returns the process."""
+    tmp = workdir / "tmp"
+    tmp.mkdir()
+    env = _env(f"sqlite:///{workdir}/rhip.db", TMPDIR=str(tmp), **settings)
+    assert _cli(env, "db", "upgrade").returncode == 0
+    url = f"http://127.0.0.1:{_free_port()}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rhip.cli.main", "serve", "--port", url.rsplit(":", 1)[1], "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=workdir,
+    )
+    return process, url, env
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + STARTUP_S
+    while True:
+        assert process.poll() is None, f"rhip serve exited with {process.returncode}"
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "rhip serve was not ready"
+        time.sleep(0.1)
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the writer process through /proc")
+class TestStopping:
+    def test_sigterm_stops_everything_and_cleans_up(self, tmp_path: Path) -> None:
+        process, url, _ = _serve_two_workers(tmp_path)
+        try:
+            _wait_ready(process, url)
+            writer = _writer_pid(process.pid)
+            assert writer is not None
+            assert any((tmp_path / "tmp").iterdir())  # the writer's socket and the metrics files
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+            assert _gone(writer, 10)
+            assert list((tmp_path / "tmp").iterdir()) == []
+        finally:
+            _stop(process)
+
+    def test_the_writer_does_not_outlive_a_killed_server(self, tmp_path: Path) -> None:
+        process, url, _ = _serve_two_workers(tmp_path)
+        try:
+            _wait_ready(process, url)
+            writer = _writer_pid(process.pid)
+            assert writer is not None
+            process.kill()  # the supervisor only: no cleanup of its own runs
+            process.wait(10)
+            assert _gone(writer, 15), "the writer outlived the server"
+        finally:
+            _stop(process)
+
+    def test_workers_that_cannot_start_give_a_failing_exit_status(self, tmp_path: Path) -> None:
+        process, _, _ = _serve_two_workers(tmp_path, RHIP_TIMEZONE="Nowhere/Nothing")
+        try:
+            assert process.wait(STARTUP_S) == 3
+        finally:
+            _stop(process)
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------------------
 @pytest.fixture(scope="class")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

@@ -58,9 +58,9 @@ class ServerSettings(BaseModel):
             hosts += ["127.0.0.1", "localhost", "::1"]
         if self.host in _EVERY_INTERFACE:
             hosts.append(socket.gethostname())
-        urls = (
-            f"http://[{h}]:{self.port}/fhir" if ":" in h else f"http://{h}:{self.port}/fhir" for h in hosts
-        )
+        # On port 80 clients may leave the port out, as they usually do.
+        ports = [f":{self.port}", ""] if self.port == 80 else [f":{self.port}"]
+        urls = (f"http://{f'[{h}]' if ':' in h else h}{p}/fhir" for h in hosts for p in ports)
         return tuple(dict.fromkeys(urls))
 
 

@@ -162,7 +162,8 @@ def serve(
     sys.stderr.flush()
     # A fresh interpreter whose main module is lean (see rhip.cli.supervisor); same pid, so process
     # managers and signals see no difference.
-    os.execv(sys.executable, [sys.executable, "-m", "rhip.cli.supervisor"])  # noqa: S606 -- our own module
+    # -P: the working directory is not put on sys.path (a stray uvicorn.py there would be imported).
+    os.execv(sys.executable, [sys.executable, "-P", "-m", "rhip.cli.supervisor"])  # noqa: S606 -- our own module
 
 
 @app.command("import")

@@ -8,8 +8,10 @@ files' headers. Importing Alembic costs each process about 11 MB, so it is impor
 
 from __future__ import annotations
 
+import ast
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, MetaData, inspect, text
@@ -18,7 +20,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 VERSION_TABLE = "alembic_version"
-_HEADER = re.compile(r"^(revision|down_revision)\s*=\s*(.+?)\s*$", re.MULTILINE)
+# `revision = "0002"`, also with the annotations of Alembic's newer template (`revision: str = "0002"`).
+_HEADER = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
 
 
 def alembic_config(metadata: MetaData | None = None) -> Config:
@@ -50,28 +53,31 @@ def current_revision(engine: Engine) -> str | None:
         return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
-def head_revision() -> str | None:
-    """The newest revision the installed code knows: the one no other revision names as its parent."""
+def head_revision(versions: Traversable | None = None) -> str | None:
+    """The newest revision the installed code knows: the one no other revision names as its parent.
+
+    ``versions``: the folder of revision scripts (the packaged one by default).
+    """
     revisions: set[str] = set()
     parents: set[str] = set()
-    for script in resources.files("rhip.db").joinpath("migrations", "versions").iterdir():
+    folder = versions or resources.files("rhip.db").joinpath("migrations", "versions")
+    for script in folder.iterdir():
         if not script.name.endswith(".py"):
             continue
         header = dict(_HEADER.findall(script.read_text(encoding="utf-8")))
-        revision = _literal(header.get("revision"))
-        if revision:
-            revisions.add(revision)
-        parent = _literal(header.get("down_revision"))
-        if parent:
-            parents.add(parent)
+        revisions.update(_names(header.get("revision")))
+        parents.update(_names(header.get("down_revision")))
     heads = revisions - parents
     if len(heads) > 1:
         raise RuntimeError(f"the migrations have several heads: {sorted(heads)}")
     return heads.pop() if heads else None
 
 
-def _literal(source: str | None) -> str | None:
-    # Revision headers are plain string literals or None (Alembic's template writes them so).
-    if source is None or source == "None":
-        return None
-    return source.strip("\"'")
+def _names(source: str | None) -> tuple[str, ...]:
+    """The revision names of a header's value: a string, None, or (merge revisions) a tuple of strings."""
+    if source is None:
+        return ()
+    value = ast.literal_eval(source)
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)

@@ -35,6 +35,7 @@ from rhip.store.apply import PreparedWrite, apply
 
 log = logging.getLogger("rhip.writer")
 _HEADER = struct.Struct(">I")
+DRAIN_TIMEOUT_S = 60.0  # how long a stopping writer waits for the requests it is writing
 
 
 class _Unpickler(pickle.Unpickler):
@@ -74,6 +75,8 @@ class WriteServer:
         self.db = db
         self.path = path
         self._stop = threading.Event()
+        self._busy = 0  # requests between their frame and their answer
+        self._idle = threading.Condition()
 
     def serve_forever(self) -> None:
         """Listen on the Unix socket until :meth:`stop`."""
@@ -99,9 +102,12 @@ class WriteServer:
             server.close()
             if os.path.exists(self.path):
                 os.unlink(self.path)
+            # A request being written may already be committed: its worker must get the answer.
+            with self._idle:
+                self._idle.wait_for(lambda: self._busy == 0, timeout=DRAIN_TIMEOUT_S)
 
     def stop(self) -> None:
-        """Stop accepting; requests in flight still get their answer."""
+        """Stop accepting; requests in flight still get their answer, later ones are refused unwritten."""
         self._stop.set()
 
     def _serve_client(self, conn: socket.socket) -> None:
@@ -114,29 +120,33 @@ class WriteServer:
                 except (pickle.UnpicklingError, TypeError, ValueError) as exc:
                     log.warning("refused a write request: %s", type(exc).__name__)
                     return
+                with self._idle:
+                    if self._stop.is_set():
+                        return  # nothing written: the worker answers 503 and the client may retry
+                    self._busy += 1
                 try:
-                    self.db.run_grouped(partial(apply, prepared=prepared))
-                    reply: tuple[str, Any] = ("ok", None)
-                except RhipError as error:
-                    reply = ("error", (error.code, error.message, [astuple(i) for i in error.extra_issues]))
-                except IntegrityError:
-                    reply = (
-                        "error",
-                        (
-                            Conflict.code,
-                            "A concurrent change touched the same resource; retry the request",
-                            [],
-                        ),
-                    )
-                except (
-                    Exception
-                ) as exc:  # the database failed: the worker answers 503, nothing is acknowledged
-                    log.exception("write failed")
-                    reply = ("error", (StorageUnavailable.code, f"write failed: {type(exc).__name__}", []))
-                try:
-                    _send(conn, reply)
+                    self._answer(conn, prepared)
                 except OSError:
                     return
+                finally:
+                    with self._idle:
+                        self._busy -= 1
+                        self._idle.notify_all()
+
+    def _answer(self, conn: socket.socket, prepared: PreparedWrite) -> None:
+        """Write ``prepared`` and send the outcome."""
+        try:
+            self.db.run_grouped(partial(apply, prepared=prepared))
+            reply: tuple[str, Any] = ("ok", None)
+        except RhipError as error:
+            reply = ("error", (error.code, error.message, [astuple(i) for i in error.extra_issues]))
+        except IntegrityError:
+            message = "A concurrent change touched the same resource; retry the request"
+            reply = ("error", (Conflict.code, message, []))
+        except Exception as exc:  # the database failed: the worker answers 503, nothing is acknowledged
+            log.exception("write failed")
+            reply = ("error", (StorageUnavailable.code, f"write failed: {type(exc).__name__}", []))
+        _send(conn, reply)
 
 
 class RemoteWriter:

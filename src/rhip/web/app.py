@@ -238,7 +238,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        await run_in_threadpool(current)
+        try:
+            await run_in_threadpool(current)
+        except Exception:
+            # Starlette hands the failure's text to uvicorn, which logs it as is; exception messages can hold
+            # settings or data. The redacting formatters log it here, and uvicorn gets a plain message.
+            log.exception("the platform could not start")
+            raise RuntimeError("the platform could not start; the log has the details") from None
         yield
         metrics.close()
         if "platform" in state and platform is None:

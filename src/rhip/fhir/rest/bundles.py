@@ -160,6 +160,10 @@ class BundleProcessor:
         responses: dict[int, FhirResponse] = {}
         ordered = sorted(entries, key=lambda x: METHOD_ORDER[x.method])
         with repo.transaction() as tx:
+            # The criteria locks of conditional creates and updates, all at once and in one order: taken
+            # entry by entry, two transactions could each hold one the other waits for.
+            for key in sorted(self._criteria_locks(entries)):
+                tx.lock(key)
             # What conditional DELETEs will remove, found before anything changes: no resource may be
             # changed twice in a transaction, resolved conditional ones included.
             for e in ordered:
@@ -181,6 +185,17 @@ class BundleProcessor:
                 if e.method != "DELETE":
                     responses[e.index] = self._entry_step(e, partial(self._run, tx, req, e))
         return FhirResponse(200, self._response_bundle("transaction-response", req, entries, responses))
+
+    @staticmethod
+    def _criteria_locks(entries: list[_Entry]) -> set[str]:
+        keys = set()
+        for e in entries:
+            condition = e.headers.get("if-none-exist")
+            if e.method == "POST" and e.rid is None and e.resource is not None and condition:
+                keys.add(f"{e.rtype}?{condition}")
+            elif e.method == "PUT" and e.rid is None and e.query:
+                keys.add(f"{e.rtype}?{_query_text(e.query)}")
+        return keys
 
     @staticmethod
     def _entry_step(e: _Entry, step: Callable[[], T]) -> T:

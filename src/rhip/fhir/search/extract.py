@@ -118,7 +118,6 @@ class IndexExtractor:
                 for p in self.registry.for_type(resource_type).values()
                 if p.extract is not None and not p.derived_from
             ]
-            self._params[resource_type] = found
             by_key: dict[str, list[SearchParam]] = {}
             always: list[SearchParam] = []
             for p in found:
@@ -126,7 +125,9 @@ class IndexExtractor:
                     always.append(p)
                 for key in p.first_keys or ():
                     by_key.setdefault(key, []).append(p)
+            # Request threads share this extractor: publish the lookup before the list that says it is built.
             self._by_key[resource_type] = (by_key, always)
+            self._params[resource_type] = found
         return found
 
     def _present_params(
