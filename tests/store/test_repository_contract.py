@@ -747,7 +747,8 @@ def test_everything_includes_every_compartment_resource_type(repo: FhirRepositor
     assert set(ids(page.matches)) == {"p1", encounter.id, condition.id, procedure.id, obs.id}
 
 
-def test_everything_includes_what_the_patient_references(repo: FhirRepository) -> None:
+def _patient_with_references(repo: FhirRepository) -> tuple[StoredResource, StoredResource]:
+    """p1, whose managing Organization and GP are created first; returns those two."""
     org = repo.create({"resourceType": "Organization", "name": "County hospital"})
     gp = repo.create({"resourceType": "Practitioner", "name": [{"family": "Gp"}]})
     repo.update(
@@ -758,6 +759,11 @@ def test_everything_includes_what_the_patient_references(repo: FhirRepository) -
             generalPractitioner=[{"reference": f"Practitioner/{gp.id}"}],
         ),
     )
+    return org, gp
+
+
+def test_everything_includes_what_the_patient_references(repo: FhirRepository) -> None:
+    org, gp = _patient_with_references(repo)
     page = repo.everything(EverythingRequest("p1"))
     assert ids(page.matches) == ["p1"]
     assert set(ids(page.included)) == {org.id, gp.id}
@@ -800,16 +806,7 @@ def test_everything_since(clocked: FhirRepository, clock: FakeClock) -> None:
 
 def _referenced_world(repo: FhirRepository) -> dict[str, str]:
     """p1 references an Organization and a GP; its Observation references a performer."""
-    org = repo.create({"resourceType": "Organization", "name": "County hospital"})
-    gp = repo.create({"resourceType": "Practitioner", "name": [{"family": "Gp"}]})
-    repo.update(
-        "Patient",
-        "p1",
-        patient(
-            managingOrganization={"reference": f"Organization/{org.id}"},
-            generalPractitioner=[{"reference": f"Practitioner/{gp.id}"}],
-        ),
-    )
+    org, gp = _patient_with_references(repo)
     performer = repo.create({"resourceType": "Practitioner", "name": [{"family": "Performer"}]})
     obs = repo.create(observation(performer=[{"reference": f"Practitioner/{performer.id}"}]))
     allergy = repo.create(

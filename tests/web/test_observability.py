@@ -19,10 +19,9 @@ import orjson
 import pytest
 import sqlalchemy
 
-from rhip.bootstrap.container import Platform, build_platform, database
+from rhip.bootstrap.container import Platform
 from rhip.bootstrap.logging import JsonFormatter
 from rhip.bootstrap.settings import Settings
-from rhip.db.migrate import upgrade
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
 from rhip.web.app import classify, create_app
 
@@ -89,16 +88,9 @@ def logs() -> Iterator[Captured]:
 
 
 @pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/rhip.db", log_format="json")
-    db = database(settings)
-    upgrade(db.engine)
-    db.dispose()
-    plat = build_platform(settings)
-    try:
-        yield plat
-    finally:
-        plat.close()
+def settings(tmp_path: Path) -> Settings:
+    """SQLite and JSON logs (tests/conftest.py's ``platform`` is built on these)."""
+    return Settings(database_url=f"sqlite:///{tmp_path}/rhip.db", log_format="json")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING
@@ -58,10 +59,11 @@ def head_revision(versions: Traversable | None = None) -> str | None:
 
     ``versions``: the folder of revision scripts (the packaged one by default).
     """
+    if versions is None:
+        return _packaged_head()
     revisions: set[str] = set()
     parents: set[str] = set()
-    folder = versions or resources.files("rhip.db").joinpath("migrations", "versions")
-    for script in folder.iterdir():
+    for script in versions.iterdir():
         if not script.name.endswith(".py"):
             continue
         header = dict(_HEADER.findall(script.read_text(encoding="utf-8")))
@@ -71,6 +73,12 @@ def head_revision(versions: Traversable | None = None) -> str | None:
     if len(heads) > 1:
         raise RuntimeError(f"the migrations have several heads: {sorted(heads)}")
     return heads.pop() if heads else None
+
+
+@cache
+def _packaged_head() -> str | None:
+    # Read once per process: /readyz asks on every probe, and installed scripts do not change.
+    return head_revision(resources.files("rhip.db").joinpath("migrations", "versions"))
 
 
 def _names(source: str | None) -> tuple[str, ...]:
