@@ -5,10 +5,11 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-DEMO_RESIDENTS ?= 200
+DEMO_PEOPLE ?= 5000
+DEMO_YEARS ?= 1
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo serve test lint typecheck unit bench bench-postgres clean
+.PHONY: install demo synth serve test lint typecheck unit bench bench-postgres clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "rhip needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -19,13 +20,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## make demo: create the virtualenv, build the sample region, serve on http://127.0.0.1:8080
+## make demo: create the virtualenv, generate and load a synthetic region, serve on http://127.0.0.1:8080
 demo: $(STAMP)
 	$(BIN)/rhip db upgrade
 	@if [ ! -f var/demo-loaded ] || [ -n "$$RHIP_DATABASE_URL" ]; then \
-		$(BIN)/rhip sample --out var/sample --residents $(DEMO_RESIDENTS) && \
-		$(BIN)/rhip import var/sample && { [ -n "$$RHIP_DATABASE_URL" ] || touch var/demo-loaded; }; fi
+		$(BIN)/rhip synth --out var/demo --people $(DEMO_PEOPLE) --years $(DEMO_YEARS) --start 2025-01-01 --formats fhir && \
+		$(BIN)/rhip import var/demo/fhir && { [ -n "$$RHIP_DATABASE_URL" ] || touch var/demo-loaded; }; fi
 	$(BIN)/rhip serve
+
+## make synth: a 100,000-resident region in every format under var/synth (for the exchange and EMPI work)
+synth: $(STAMP)
+	$(BIN)/rhip synth --out var/synth --people 100000
 
 serve: $(STAMP)
 	$(BIN)/rhip serve
@@ -49,6 +54,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/fhir_ingest.py
 	$(BIN)/python bench/fhir_search.py
+	$(BIN)/python bench/synth.py
 
 bench-postgres: $(STAMP)
 	$(BIN)/python bench/fhir_ingest.py --db $${RHIP_BENCH_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}

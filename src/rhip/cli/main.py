@@ -276,6 +276,55 @@ def sample(
     console.print(f"wrote {n} resources for {residents} residents to {out}")
 
 
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option(help="folder to write the region into")] = Path("var/synth"),
+    people: Annotated[int, typer.Option(help="residents at the start of the simulated years")] = 1000,
+    seed: Annotated[int, typer.Option(help="random seed: the same seed gives the same files")] = 1,
+    start: Annotated[str, typer.Option(help="first simulated day (YYYY-MM-DD)")] = "2022-01-01",
+    years: Annotated[int, typer.Option(help="simulated years")] = 4,
+    workers: Annotated[int, typer.Option(help="worker processes (0: one per core)")] = 0,
+    formats: Annotated[
+        str, typer.Option(help="comma-separated: fhir, bundles, hl7v2, hl7v3, cda")
+    ] = "fhir,bundles,hl7v2,hl7v3,cda",
+) -> None:
+    """Generate a synthetic region (合成区域): institutions, residents and their care, in every format."""
+    from datetime import date
+
+    from rhip.synth.run import FORMATS, Options, synthesize
+
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip())
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        console.print(f"[red]unknown formats {unknown}; choose from {', '.join(FORMATS)}[/red]")
+        raise typer.Exit(2)
+    if people < 1 or years < 1:
+        console.print("[red]--people and --years must be at least 1[/red]")
+        raise typer.Exit(2)
+    try:
+        first = date.fromisoformat(start)
+    except ValueError:
+        console.print(f"[red]--start must be a date (YYYY-MM-DD), not {start!r}[/red]")
+        raise typer.Exit(2) from None
+    options = Options(
+        out=out, people=people, seed=seed, start=first, years=years, workers=workers, formats=chosen
+    )
+    with Progress(
+        TextColumn("generating"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} households"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("synth", total=None)
+        summary = synthesize(options, lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(
+        f"wrote {summary.total:,} resources for {summary.people:,} residents in {summary.households:,} "
+        f"households to {out} in {summary.seconds:.1f} s "
+        f"({summary.total / max(summary.seconds, 1e-9):,.0f} resources/s)"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
