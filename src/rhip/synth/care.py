@@ -232,7 +232,7 @@ class Clinic:
         if not items or v.inst.level < 1:
             return []
         report_no = self.number("JY", v.day)
-        issued = b.instant(v.day, 11 * 60 + self.rng.randrange(0, 240))
+        issued = v.end  # reported when the visit ends, never before the sample was taken
         results: list[dict[str, Any]] = []
         for item in items:
             mean = item[5] + (shift or {}).get(item[0], 0.0)

@@ -282,10 +282,9 @@ class Programmes:
         for key, edition in editions:
             for vaccine, dose, due_months, timely_months in edition["doses"]:
                 due = add_months(p.birth, due_months) if due_months else p.birth
-                # A dose follows the edition in force on its due date; a dose only one edition has is
-                # given to children for whom that edition applies.
-                in_force = _edition_on(editions, due)[0]
-                if in_force != key:
+                # A child follows the edition in force when it was born (children born before a change
+                # finish the schedule they started), so no dose is lost or doubled at the switch.
+                if _edition_on(editions, p.birth)[0] != key:
                     continue
                 if not (first <= due < last) or not p.present(due):
                     continue

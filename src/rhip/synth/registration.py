@@ -141,14 +141,15 @@ class Registrar:
         return reg, True
 
     def _mrn(self, person: Person, inst: Institution) -> str:
-        # MRN styles differ by HIS: a sequence, or a year-prefixed number. Unique within the institution
-        # because the sequence includes the person's key.
+        # Random digits, not derived from the person: an MRN must carry no hint of who the person is at
+        # other institutions. MRN styles differ by HIS vendor.
         style = sum(map(ord, inst.his)) % 3
+        number = self.rng.randrange(10**11, 10**12)
         if style == 0:
-            return f"{person.key:010d}"
+            return f"{number}"
         if style == 1:
-            return f"M{person.key:08d}"
-        return f"{inst.code[-3:]}{person.key:09d}"
+            return f"M{number}"
+        return f"{inst.code[-3:]}{number}"
 
     def _patient(self, p: Person, inst: Institution, on: date, reg: Registration) -> dict[str, Any]:
         r = self.rng
@@ -195,6 +196,9 @@ class Registrar:
             errors.append("sex-wrong")
         village, house = p.address_on(on)
         reg.village = village
+        partial = r.random() < RATES["address_partial"]
+        if partial:
+            errors.append("address-partial")
         resource: dict[str, Any] = {
             "resourceType": "Patient",
             "id": reg.patient_id,
@@ -203,7 +207,7 @@ class Registrar:
             "name": [{"use": "official", "text": family + given, "family": family, "given": [given]}],
             "gender": "male" if male else "female",
             "birthDate": birth,
-            "address": [self.address(village, house, partial=r.random() < RATES["address_partial"])],
+            "address": [self.address(village, house, partial=partial)],
             "maritalStatus": {
                 "coding": [{"system": s.MARITAL, "code": p.marital, "display": _MARITAL[p.marital]}]
             },

@@ -179,9 +179,8 @@ class _Writer:
         fh = self.handles.get(path)
         if fh is None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fh = self.handles[path] = path.open(
-                "ab" if path.exists() and name.startswith("truth/") else "wb", buffering=1 << 16
-            )
+            # The default 8 KiB buffer: there is a handle per institution and format (thousands).
+            fh = self.handles[path] = path.open("ab" if path.exists() and name.startswith("truth/") else "wb")
         fh.write(data)
 
     def _archive(self, name: str, entries: list[tuple[str, bytes]]) -> None:
