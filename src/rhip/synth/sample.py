@@ -342,7 +342,8 @@ class SampleRegion:
             }
         ]
         acute = rng.choices(CONDITIONS, [c[2] for c in CONDITIONS])[0]
-        for code, name, _ in {acute, *chronic}:
+        # dict.fromkeys, not a set: a set of strings iterates in a per-process order (hash randomisation).
+        for code, name, _ in dict.fromkeys((acute, *chronic)):
             out.append(
                 {
                     "resourceType": "Condition",
