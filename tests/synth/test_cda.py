@@ -24,9 +24,10 @@ from lxml import etree
 
 from rhip.synth import systems as s
 from rhip.synth.cda import DOCUMENT_TYPES, RENDERERS, DocumentContext, render
-from rhip.synth.cda.context import ts
+from rhip.synth.fhirread import ts
 
 from . import examples as ex
+from .xmlparse import HARDENED, parse
 
 V3 = "urn:hl7-org:v3"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -310,12 +311,6 @@ CONTEXTS: dict[str, DocumentContext] = {
 }
 
 
-def parse(document: bytes) -> etree._Element:
-    """Parse as a receiver should: no entities, no network, no DTD."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.fromstring(document, parser)
-
-
 def one(root: etree._Element, path: str) -> str:
     """The single string an XPath selects."""
     found = root.xpath(path, namespaces=NS)
@@ -362,8 +357,7 @@ def test_document_is_well_formed_and_follows_the_cda_content_model(code: str) ->
     not XSD.exists(), reason="the HL7 CDA schema is not in tests/data/cda-schema (see its README)"
 )
 def test_documents_validate_against_the_hl7_cda_schema() -> None:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    schema = etree.XMLSchema(etree.parse(str(XSD), parser))
+    schema = etree.XMLSchema(etree.parse(str(XSD), HARDENED))
     for code, ctx in CONTEXTS.items():
         schema.assertValid(parse(render(code, ctx)))
 

@@ -16,8 +16,7 @@ from rhip.fhir.bulk import BulkImporter
 from rhip.synth.run import Options, Summary, synthesize
 
 from .test_cda import check_structure
-
-HARDENED = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+from .xmlparse import parse
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,7 @@ def test_cda_documents_follow_the_cda_content_model(region_dir: tuple[Path, Summ
     docs = _archives(region_dir[0], "cda")
     codes: set[str] = set()
     for name, xml in docs:
-        root = etree.fromstring(xml, HARDENED)
+        root = parse(xml)
         check_structure(root, where=name)
         codes.add(root.find("{urn:hl7-org:v3}code").get("code"))
     assert {"C0002", "C0032", "C0053", "HSDB04.01", "HSDB04.02", "HSDB03.01", "HSDB03.02"} <= codes
@@ -83,7 +82,7 @@ def test_hl7v3_messages_parse(region_dir: tuple[Path, Summary]) -> None:
     docs = _archives(region_dir[0], "hl7v3")
     interactions = set()
     for _name, xml in docs:
-        root = etree.fromstring(xml, HARDENED)
+        root = parse(xml)
         assert root.tag.startswith("{urn:hl7-org:v3}")
         interactions.add(etree.QName(root).localname)
     assert {"PRPA_IN201311UV02", "PRPM_IN401030UV01", "PRPM_IN301010UV01"} <= interactions

@@ -15,6 +15,7 @@ from rhip.synth import hl7v3
 from rhip.synth import systems as s
 
 from . import examples as ex
+from .xmlparse import parse
 
 NS = {"v3": "urn:hl7-org:v3", "soap": "http://www.w3.org/2003/05/soap-envelope"}
 SENT = datetime(2023, 3, 4, 9, 30, 5, tzinfo=timezone(timedelta(hours=8)))
@@ -31,12 +32,6 @@ PARENT: dict[str, Any] = {
     "identifier": [{"system": s.ORGANIZATION_OID, "value": "510700-W001"}],
     "name": "绵阳市卫生健康委员会",
 }
-
-
-def parse(message: bytes) -> etree._Element:
-    """Parse as a receiver should: no entities, no network, no DTD."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    return etree.fromstring(message, parser)
 
 
 def one(root: etree._Element, path: str) -> str:

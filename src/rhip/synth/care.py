@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import random
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from rhip.synth import builders as b
@@ -48,11 +50,7 @@ class Visit:
     lab_reports: list[tuple[dict[str, Any], list[dict[str, Any]]]] = field(default_factory=list)
     referral_to: Institution | None = None
     discharge_death: bool = False
-
-    @property
-    def encounter(self) -> dict[str, Any]:
-        """The Encounter resource of this visit."""
-        return next(r for r in self.resources if r["resourceType"] == "Encounter")
+    encounter: dict[str, Any] = field(default_factory=dict)  # the Encounter resource, also in resources
 
 
 class Clinic:
@@ -69,21 +67,11 @@ class Clinic:
         self.registrar = registrar
         self.conf = catalog.clinical()
         self.scale = float(self.conf["care_scale"])
-        u = self.conf["utilisation"]
-        self._ages = u["ages"]
-        self._levels = {
-            "outpatient": Weighted([0, 1, 2, 3], u["outpatient_level"]),
-            "emergency": Weighted([0, 1, 2, 3], u["emergency_level"]),
-            "inpatient": Weighted([0, 1, 2, 3], u["admission_level"]),
-        }
-        self._acute = self.conf["acute"]
-        self._acute_tables = [
-            Weighted(self._acute, [a["weights"][band] + 1e-9 for a in self._acute]) for band in range(4)
-        ]
-        self._admit_tables = [
-            Weighted(self._acute, [(a["weights"][band] + 1e-9) * a["admit"] for a in self._acute])
-            for band in range(4)
-        ]
+        tables = _tables()
+        self._ages = tables.ages
+        self._levels = tables.levels
+        self._acute_tables = tables.acute
+        self._admit_tables = tables.admit
         self._seq = 0
 
     # -- identifiers ------------------------------------------------------------------------------
@@ -168,6 +156,7 @@ class Clinic:
             reason,
         )
         visit.resources.append(enc)
+        visit.encounter = enc
         return visit
 
     def diagnose(
@@ -294,40 +283,37 @@ class Clinic:
         self.chunk.visit(v)
 
     # -- acute care ---------------------------------------------------------------------------------
-    def band(self, age: int) -> int:
-        """Age band of the diagnosis tables: <5, 5–14, 15–64, 65+."""
-        return 0 if age < 5 else 1 if age < 15 else 2 if age < 65 else 3
-
     def rate(self, table: str, age: int) -> float:
         """A yearly utilisation rate for an age."""
         return float(self.conf["utilisation"][table][max(0, bisect_right(self._ages, age) - 1)])
 
     def acute_care(self, p: Person, first: date, last: date) -> None:
         """Outpatient, emergency and inpatient care for acute illness between two dates."""
-        r = self.rng
-        day = first
-        while True:
-            age = p.age(day)
-            yearly = self.rate("outpatient", age) * self.scale
-            day = day + timedelta(days=max(1, int(-math.log(1.0 - r.random()) * 365.25 / max(yearly, 0.01))))
-            if day >= last:
-                break
+        for day in self._arrivals(p, first, last, "outpatient", self.scale, 0.01):
             self.acute_visit(p, day)
+        for day in self._arrivals(p, first, last, "admissions", 1.0, 0.001):
+            item = self._admit_tables[age_band(p.age(day))].draw(self.rng)
+            self.admission(p, day, item["code"], item["name"], item["dept"], item)
+
+    def _arrivals(
+        self, p: Person, first: date, last: date, table: str, scale: float, floor: float
+    ) -> Iterator[date]:
+        """The days of a Poisson process whose yearly rate follows the person's age."""
         day = first
         while True:
-            age = p.age(day)
-            yearly = self.rate("admissions", age)
-            day = day + timedelta(days=max(1, int(-math.log(1.0 - r.random()) * 365.25 / max(yearly, 0.001))))
+            yearly = self.rate(table, p.age(day)) * scale
+            day = day + timedelta(
+                days=max(1, int(-math.log(1.0 - self.rng.random()) * 365.25 / max(yearly, floor)))
+            )
             if day >= last:
-                break
-            item = self._admit_tables[self.band(p.age(day))].draw(r)
-            self.admission(p, day, item["code"], item["name"], item["dept"], item)
+                return
+            yield day
 
     def acute_visit(self, p: Person, day: date) -> None:
         """One outpatient or emergency visit for an acute problem."""
         r = self.rng
         age = p.age(day)
-        item = self._acute_tables[self.band(age)].draw(r)
+        item = self._acute_tables[age_band(age)].draw(r)
         emergency = r.random() < self.conf["utilisation"]["emergency_share"] or item["dept"] == "急诊科"
         kind = "emergency" if emergency else "outpatient"
         level = self._levels[kind].draw(r)
@@ -461,6 +447,39 @@ class Clinic:
         v.documents.extend(("C0032", "C0053"))
         self.close(v)
         return v
+
+
+def age_band(age: int) -> int:
+    """Age band of the diagnosis and notifiable-disease tables: <5, 5–14, 15–64, 65+."""
+    return 0 if age < 5 else 1 if age < 15 else 2 if age < 65 else 3
+
+
+@dataclass(frozen=True)
+class _Tables:
+    ages: list[int]
+    levels: dict[str, Weighted[int]]
+    acute: list[Weighted[dict[str, Any]]]
+    admit: list[Weighted[dict[str, Any]]]
+
+
+@cache
+def _tables() -> _Tables:
+    """The weighted draws of the clinical model, built once per process (not per household)."""
+    conf = catalog.clinical()
+    u = conf["utilisation"]
+    acute = conf["acute"]
+    return _Tables(
+        ages=u["ages"],
+        levels={
+            "outpatient": Weighted([0, 1, 2, 3], u["outpatient_level"]),
+            "emergency": Weighted([0, 1, 2, 3], u["emergency_level"]),
+            "inpatient": Weighted([0, 1, 2, 3], u["admission_level"]),
+        },
+        acute=[Weighted(acute, [a["weights"][band] + 1e-9 for a in acute]) for band in range(4)],
+        admit=[
+            Weighted(acute, [(a["weights"][band] + 1e-9) * a["admit"] for a in acute]) for band in range(4)
+        ],
+    )
 
 
 def _dept_for_age(dept: str, age: int) -> str:

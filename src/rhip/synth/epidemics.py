@@ -12,9 +12,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from rhip.synth import catalog
+from rhip.synth.care import age_band
 from rhip.synth.population import Population
 from rhip.synth.rng import Weighted, stream
 
@@ -55,6 +57,13 @@ class Outbreak:
             "end": (self.start + timedelta(days=self.days)).isoformat(),
             "cases": [{"person": f"P{k:08d}", "onset": d.isoformat()} for k, d in self.cases],
         }
+
+
+@cache
+def _month_factors() -> dict[str, list[float]]:
+    """Each disease's monthly weights scaled to a mean of 1 (computed once per process)."""
+    diseases = catalog.notifiable()["diseases"]
+    return {code: [w * 12 / sum(d["months"]) for w in d["months"]] for code, d in diseases.items()}
 
 
 def plan_outbreaks(population: Population, seed: int) -> list[Outbreak]:
@@ -116,9 +125,7 @@ class Notifiable:
     def __init__(self, clinic: Clinic) -> None:
         self.c = clinic
         self.conf = catalog.notifiable()["diseases"]
-        self._months = {
-            code: [w * 12 / sum(d["months"]) for w in d["months"]] for code, d in self.conf.items()
-        }
+        self._months = _month_factors()
 
     def baseline(self, p: Person, first: date, last: date, urban: bool) -> list[tuple[str, date]]:
         """Draw the person's baseline cases between two dates: (disease, onset)."""
@@ -126,7 +133,7 @@ class Notifiable:
         cases: list[tuple[str, date]] = []
         years = (last - first).days / 365.25
         for code, d in self.conf.items():
-            band = _band(p.age(first))
+            band = age_band(p.age(first))
             risk = d["ages"][band] / _POPULATION_SHARE[band]
             factor = d["urban_factor"] if urban else 1.0
             expected = d["incidence_per_100k"] / 100_000 * risk * factor * years
@@ -158,7 +165,3 @@ class Notifiable:
         v.documents.append("HSDB03.02")
         self.c.close(v)
         self.c.chunk.case(p, disease, onset, day, inst.code, cond["id"], outbreak)
-
-
-def _band(age: int) -> int:
-    return 0 if age < 5 else 1 if age < 15 else 2 if age < 65 else 3

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from rhip.synth import systems as s
+from rhip.synth.fhirread import ref_id
 
 Resource = Mapping[str, Any]
 
@@ -140,11 +141,6 @@ def mapped_cwe(concept: Resource | None, table: Mapping[str, str], table_name: s
     text = concept.get("text", "")
     code = table.get(text)
     return f"{code}{CS}{text}{CS}{table_name}" if code else cwe(concept)
-
-
-def ref_id(reference: Resource | None) -> str:
-    """The id part of a Reference ("Location/x" -> "x")."""
-    return str((reference or {}).get("reference", "")).rsplit("/", 1)[-1]
 
 
 def institution_code(org: Resource) -> str:

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
 from rhip.synth import systems as s
+from rhip.synth.fhirread import identifier, person_name, ts
 
 Resource = Mapping[str, Any]
 
@@ -49,7 +50,6 @@ SERVICE_ACTIONS = {
     PROVIDER_REGISTER: "ProviderInfoRegister",
 }
 
-_CST = timezone(timedelta(hours=8))
 # Tabs and line breaks too: attribute-value normalization would turn them into spaces.
 _ATTR = {'"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
 _SEX = {
@@ -85,24 +85,9 @@ def _q(value: object) -> str:
     return escape(str(value), _ATTR)
 
 
-def _ts(moment: datetime) -> str:
-    """An HL7 TS in China Standard Time, the platforms' local time (the samples carry no offset)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(_CST)
-    return moment.strftime("%Y%m%d%H%M%S")
-
-
-def _identifier(resource: Resource, system: str) -> str | None:
-    """The value of the resource's first identifier in ``system``."""
-    for ident in resource.get("identifier", ()):
-        if ident.get("system") == system and ident.get("value"):
-            return str(ident["value"])
-    return None
-
-
 def _org_code(org: Resource) -> str:
     """The institution code (the 2.16.156.10011.1.5 identifier)."""
-    code = _identifier(org, s.ORGANIZATION_OID)
+    code = identifier(org, s.ORGANIZATION_OID)
     if code is None:
         raise ValueError(f"Organization/{org.get('id')} has no {s.ORGANIZATION_OID} identifier")
     return code
@@ -112,15 +97,6 @@ def _ids(*pairs: tuple[str, str]) -> str:
     """A DSET<II> ``id`` with one item per (root, extension)."""
     items = "".join(f'<item root="{root}" extension="{_q(ext)}"/>' for root, ext in pairs)
     return f"<id>{items}</id>"
-
-
-def _name_text(resource: Resource) -> str | None:
-    """The display name: Organization.name, or the official (else first) HumanName."""
-    names = resource.get("name")
-    if isinstance(names, str) or not names:
-        return names or None
-    name = next((n for n in names if n.get("use") == "official"), names[0])
-    return name.get("text") or (name.get("family", "") + "".join(name.get("given", ()))) or None
 
 
 def _name(text: str | None) -> str:
@@ -189,7 +165,7 @@ def _birth(resource: Resource) -> str:
 
 def _id_card(resource: Resource) -> str:
     """The resident ID number with its document category, when there is one."""
-    number = _identifier(resource, s.ID_CARD)
+    number = identifier(resource, s.ID_CARD)
     return _ids((ID_CARD_ROOT, number)) + _ID_CATEGORY if number else ""
 
 
@@ -213,13 +189,13 @@ def _org_entity(tag: str, org: Resource, extra: str = "") -> str:
     """An Organization entity (providerOrganization, representedOrganization …): id, name, ``extra``."""
     return (
         f'<{tag} classCode="ORG" determinerCode="INSTANCE">{_ids((ORGANIZATION_ROOT, _org_code(org)))}'
-        f"{_name(_name_text(org))}{extra}</{tag}>"
+        f"{_name(person_name(org))}{extra}</{tag}>"
     )
 
 
 def _local_patient_id(patient: Resource, org_code: str) -> str:
     """The patient's id in the sender's domain: domain (.2.5.1.5) then MRN (.2.5.1.4), as the samples do."""
-    mrn = _identifier(patient, s.mrn_system(org_code))
+    mrn = identifier(patient, s.mrn_system(org_code))
     if mrn is None:
         raise ValueError(f"Patient/{patient.get('id')} has no MRN of institution {org_code}")
     return _ids((DOMAIN_ID_ROOT, org_code), (PATIENT_ID_ROOT, mrn))
@@ -230,10 +206,10 @@ def _assigned(tag: str, type_code: str, author: Resource | None, org: Resource, 
     if author is None:
         entity = _ids((ORGANIZATION_ROOT, _org_code(org)))
     else:
-        staff = _identifier(author, s.STAFF_NO) or str(author.get("id", ""))
+        staff = identifier(author, s.STAFF_NO) or str(author.get("id", ""))
         entity = (
             f'{_ids((STAFF_ROOT, staff))}<assignedPerson classCode="PSN" determinerCode="INSTANCE">'
-            f"{_name(_name_text(author))}</assignedPerson>"
+            f"{_name(person_name(author))}</assignedPerson>"
         )
     if represented or author is None:
         entity += _org_entity("representedOrganization", org)
@@ -258,7 +234,7 @@ def _message(
     """The transmission wrapper and control act around ``payload``."""
     return (
         f'<{interaction} xmlns="{HL7_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ITSVersion="XML_1.0">'
-        f'<id root="{MESSAGE_ID_ROOT}" extension="{_q(message_id)}"/><creationTime value="{_ts(sent)}"/>'
+        f'<id root="{MESSAGE_ID_ROOT}" extension="{_q(message_id)}"/><creationTime value="{ts(sent)}"/>'
         f'<interactionId root="{INTERACTION_ID_ROOT}" extension="{interaction}"/>'
         '<processingCode code="P"/><processingModeCode/><acceptAckCode code="AL"/>'
         f'<receiver typeCode="RCV"><device classCode="DEV" determinerCode="INSTANCE">{_ids((DEVICE_ROOT, receiver))}'
@@ -287,8 +263,8 @@ def _patient_record(
         '<registrationRequest classCode="REG" moodCode="RQO"><statusCode code="active"/><subject1 typeCode="SBJ">'
         f'<patient classCode="PAT">{_local_patient_id(patient, org_code)}'
         f'<statusCode code="{"active" if patient.get("active", True) else "terminated"}"/>'
-        f'<effectiveTime><any value="{_ts(sent)}"/></effectiveTime><patientPerson>{_id_card(patient)}'
-        f"{_name(_name_text(patient))}{_telecom(patient)}{_gender(patient)}{_birth(patient)}"
+        f'<effectiveTime><any value="{ts(sent)}"/></effectiveTime><patientPerson>{_id_card(patient)}'
+        f"{_name(person_name(patient))}{_telecom(patient)}{_gender(patient)}{_birth(patient)}"
         f"{_addr(patient.get('address'), 'LIST_AD', 'home')}"
         f"{_coded('maritalStatusCode', _coding(patient.get('maritalStatus'), s.MARITAL))}"
         f"{_coded('ethnicGroupCode', _coding(ethnicity[0] if ethnicity else None, s.ETHNICITY), 'item')}"
@@ -347,8 +323,8 @@ def patient_merge(
     payload = (
         '<registrationEvent classCode="REG" moodCode="EVN"><statusCode code="active"/><subject1 typeCode="SBJ">'
         f'<patient classCode="PAT">{_local_patient_id(surviving, org_code)}<statusCode code="active"/>'
-        f'<effectiveTime><any value="{_ts(sent)}"/></effectiveTime>'
-        f"<patientPerson>{_id_card(surviving)}{_name(_name_text(surviving))}</patientPerson></patient></subject1>"
+        f'<effectiveTime><any value="{ts(sent)}"/></effectiveTime>'
+        f"<patientPerson>{_id_card(surviving)}{_name(person_name(surviving))}</patientPerson></patient></subject1>"
         f"{_assigned('custodian', 'CST', author, org, represented=False)}"
         '<replacementOf typeCode="RPLC"><priorRegistration classCode="REG" moodCode="EVN">'
         '<statusCode code="obsolete"/><subject1 typeCode="SBJ"><priorRegisteredRole classCode="PAT">'
@@ -382,12 +358,12 @@ def organization_register(
         f"{_addr(org.get('address'), 'DSET_AD', 'work')}{_telecom(org)}"
         f'<statusCode code="{"active" if org.get("active", True) else "terminated"}"/>'
         '<assignedPrincipalOrganization classCode="ORG" determinerCode="INSTANCE">'
-        f"{_name(_name_text(org))}{affiliate}</assignedPrincipalOrganization></assignedEntity></subject1>"
+        f"{_name(person_name(org))}{affiliate}</assignedPrincipalOrganization></assignedEntity></subject1>"
         f"{_assigned('author', 'AUT', author, org, represented=True) if author else ''}"
         + _extension(
             (
-                ("uscc", _identifier(org, s.USCC), None),
-                ("licenceNo", _identifier(org, s.INSTITUTION_LICENCE), None),
+                ("uscc", identifier(org, s.USCC), None),
+                ("licenceNo", identifier(org, s.INSTITUTION_LICENCE), None),
                 ("institutionKind", kind.get("code"), kind.get("display")),
             )
         )
@@ -408,7 +384,7 @@ def provider_register(
     author: Resource | None = None,
 ) -> bytes:
     """医疗卫生人员注册: a PRPM_IN301010UV01 registering ``practitioner`` as ``role_text`` at ``org``."""
-    staff = _identifier(practitioner, s.STAFF_NO)
+    staff = identifier(practitioner, s.STAFF_NO)
     if staff is None:
         raise ValueError(f"Practitioner/{practitioner.get('id')} has no staff number ({s.STAFF_NO})")
     title = _TITLES.get(role_text)
@@ -420,11 +396,11 @@ def provider_register(
         f'<displayName value="{_q(role_text)}"/></code>{_addr(practitioner.get("address"), "DSET_AD", "work")}'
         f'{_telecom(practitioner)}<statusCode code="{"active" if practitioner.get("active", True) else "terminated"}"/>'
         f'<healthCarePrincipalPerson classCode="PSN" determinerCode="INSTANCE">{_id_card(practitioner)}'
-        f"{_name(_name_text(practitioner))}{_gender(practitioner)}{_birth(practitioner)}"
+        f"{_name(person_name(practitioner))}{_gender(practitioner)}{_birth(practitioner)}"
         f'<asAffiliate classCode="AFFL">{_org_entity("affiliatedPrincipalOrganization", org)}</asAffiliate>'
         "</healthCarePrincipalPerson></healthCareProvider></subject1>"
         f"{_assigned('author', 'AUT', author, org, represented=True) if author else ''}"
-        + _extension((("certificateNo", _identifier(practitioner, s.PRACTITIONER_LICENCE), None),))
+        + _extension((("certificateNo", identifier(practitioner, s.PRACTITIONER_LICENCE), None),))
         + "</registrationRequest>"
     )
     return _message(PROVIDER_REGISTER, payload, message_id, sent, sender_device, receiver_device)

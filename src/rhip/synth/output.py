@@ -48,6 +48,13 @@ class Chunk:
         self.immunizations: list[bytes] = []
         self._control = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Only the rendered bytes travel back from a worker process (not the region or the registrar)."""
+        state = self.__dict__.copy()
+        for heavy in ("region", "registrar", "rng"):
+            state.pop(heavy, None)
+        return state
+
     # -- collection ----------------------------------------------------------------------------
     def visit(self, v: Visit) -> None:
         """Keep a finished visit until the household is done."""
@@ -126,9 +133,7 @@ class Chunk:
         inst = v.inst
         org = self.region.organization_resource(inst)
         charset = _V2_CHARSET[inst.charset]
-        field = (
-            None if inst.charset == "GBK" and int(inst.uscc[-2], 36) % 2 else charset
-        )  # some leave MSH-18 empty
+        field = inst.msh18
         sent = _sent(v.start)
         enc = v.encounter
         conditions = [r for r in v.resources if r["resourceType"] == "Condition"]

@@ -12,9 +12,9 @@ a child's household.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
 
 from rhip.synth import catalog
 from rhip.synth.idcard import make_id_number
@@ -164,9 +164,14 @@ class Population:
         return [p for h in self.households for p in h.members]
 
 
+def _group_lows(groups: list[str]) -> list[int]:
+    """The lower bounds of age groups written "0-4", "5-9" … "100+"."""
+    return [int(g.split("-")[0].rstrip("+")) for g in groups]
+
+
 def _pyramid() -> tuple[list[int], list[float], list[float]]:
     data = catalog.population()["pyramid"]
-    lows = [int(g.split("-")[0].rstrip("+")) for g in data["groups"]]
+    lows = _group_lows(data["groups"])
     return lows, [float(x) for x in data["male"]], [float(x) for x in data["female"]]
 
 
@@ -185,6 +190,13 @@ class PopulationBuilder:
         self._phones: set[str] = set()
         self._key = 0
         self._places = self._place_weights()
+        self._ethnicities: dict[str, Weighted[str]] = {}
+        self._mortality_lows = _group_lows(self.conf["pyramid"]["groups"])
+        causes = catalog.clinical()["death_cause"]
+        self._death_causes = [
+            Weighted([c["code"] for c in causes], [c["weights"][band] + 1e-9 for c in causes])
+            for band in range(4)
+        ]
 
     # -- places -----------------------------------------------------------------------------------
     def _place_weights(self) -> Weighted[str]:
@@ -256,8 +268,8 @@ class PopulationBuilder:
                 p.household = k
         for hh in households:
             self._settle(hh)
-        for hh in list(households):
-            self._simulate(hh, households)
+        for hh in households:
+            self._simulate(hh)
         return Population(households, self.start, self.end)
 
     def _couples(self, adults: list[Person]) -> list[list[Person]]:
@@ -282,9 +294,9 @@ class PopulationBuilder:
                 units.append([p])
         return units
 
-    def _married_share(self) -> Any:
+    def _married_share(self) -> Callable[[int, bool], list[float]]:
         table = self.conf["marital"]
-        lows = [int(g.split("-")[0].rstrip("+")) for g in table["groups"]]
+        lows = _group_lows(table["groups"])
 
         def share(age: int, male: bool) -> list[float]:
             if age < lows[0]:
@@ -377,8 +389,12 @@ class PopulationBuilder:
             self._cards(p, village)
 
     def _ethnicity(self, county: str) -> str:
-        table = self.conf["ethnicity"]["beichuan" if county == "510726" else "mianyang"]
-        return str(Weighted(table["codes"], table["percent"]).draw(self.rng))
+        key = "beichuan" if county == "510726" else "mianyang"
+        table = self._ethnicities.get(key)
+        if table is None:
+            shares = self.conf["ethnicity"][key]
+            table = self._ethnicities[key] = Weighted(shares["codes"], shares["percent"])
+        return str(table.draw(self.rng))
 
     def _birth_area(self, county: str, birth: date) -> str:
         if self.rng.random() < 0.08:
@@ -425,7 +441,7 @@ class PopulationBuilder:
         p.record_no = f"{village}{p.key % 100000:05d}"
 
     # -- the simulated years ------------------------------------------------------------------------
-    def _simulate(self, hh: Household, households: list[Household]) -> None:
+    def _simulate(self, hh: Household) -> None:
         r = self.rng
         years = (self.end - self.start).days / 365.25
         demo = self.conf["simulation"]
@@ -453,11 +469,7 @@ class PopulationBuilder:
             for p in hh.members:
                 p.addresses.append((when, village, house))
         for p in list(hh.members):
-            if (
-                r.random() < phone_change * years
-                and p.age(self.start) >= 18
-                and len({q.phones[0][1] for q in hh.members}) > 0
-            ):
+            if r.random() < phone_change * years and p.age(self.start) >= 18:
                 own = [q for q in hh.members if q.phones[0][1] == p.phones[0][1]]
                 if own[0] is p:
                     new = self._mobile()
@@ -512,10 +524,9 @@ class PopulationBuilder:
 
     def _deaths(self, hh: Household) -> None:
         mortality = self.conf["deaths"]["age_specific"]
-        lows = [int(g.split("-")[0].rstrip("+")) for g in self.conf["pyramid"]["groups"]]
+        lows = self._mortality_lows
         male_rates = mortality["male"]
         female_rates = mortality["female"]
-        causes = catalog.clinical()["death_cause"]
         for p in hh.members:
             day = max(self.start, p.birth)
             while day < self.end:
@@ -527,9 +538,6 @@ class PopulationBuilder:
                     if when < self.end and p.present(when):
                         p.death = when
                         band = 0 if age < 15 else 1 if age < 45 else 2 if age < 65 else 3
-                        table = Weighted(
-                            [c["code"] for c in causes], [c["weights"][band] + 1e-9 for c in causes]
-                        )
-                        p.death_cause = table.draw(self.rng)
+                        p.death_cause = self._death_causes[band].draw(self.rng)
                     break
                 day += timedelta(days=365)

@@ -77,6 +77,7 @@ class Institution:
     parent: str | None  # code of the supervising institution
     door: str = "fhir"  # fhir | hl7v2 | hl7v3: how its systems send data to the platform
     charset: str = "UTF-8"
+    msh18: str | None = "UNICODE UTF-8"  # what its HL7 v2 messages declare in MSH-18 (None: nothing)
     his: str = ""
     departments: list[tuple[str, str]] = field(default_factory=list)
     staff: list[Staff] = field(default_factory=list)
@@ -239,6 +240,11 @@ class Region:
             if inst.kind in ("tertiary", "secondary", "mch") and rng.random() < doors["hl7v2_hospitals"]:
                 inst.door = "hl7v2"
                 inst.charset = "GBK" if rng.random() < doors["hl7v2_gbk"] else "UTF-8"
+                # Some GBK senders leave MSH-18 empty; which ones is a fixed trait of the institution.
+                if inst.charset == "UTF-8":
+                    inst.msh18 = "UNICODE UTF-8"
+                else:
+                    inst.msh18 = None if int(inst.uscc[-2], 36) % 2 else "GB 18030-2000"
         county = self.counties[doors["hl7v3_county_index"] % len(self.counties)].code
         for inst in self.institutions.values():
             if inst.kind == "thc" and inst.county == county:

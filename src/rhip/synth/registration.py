@@ -105,10 +105,10 @@ class Registration:
 class Registrar:
     """Creates (once) and looks up each person's registration at each institution."""
 
-    def __init__(self, region: Region, rng: random.Random, mothers: dict[int, Person]) -> None:
+    def __init__(self, region: Region, rng: random.Random, household: dict[int, Person]) -> None:
         self.region = region
         self.rng = rng
-        self.mothers = mothers
+        self.household = household  # by key: a baby's mother is looked up here
         self.records: dict[tuple[int, str], Registration] = {}
         self._ids: dict[tuple[int, str], str] = {}
 
@@ -164,7 +164,7 @@ class Registrar:
         id_number: str | None = p.id_number
         age_days = (on - p.birth).days
         if age_days < 90 and p.mother is not None and r.random() < RATES["baby_under_mother"]:
-            mother = self.mothers.get(p.mother)
+            mother = self.household.get(p.mother)
             if mother is not None:
                 id_number = mother.id_number
                 family, given = mother.family + mother.given, "之子" if p.male else "之女"

@@ -17,7 +17,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,15 +75,7 @@ _RUN: dict[str, Context] = {}
 
 def _work(batch: list[Household]) -> list[Chunk]:
     ctx = _RUN["context"]
-    return [_strip(generate(ctx, hh)) for hh in batch]
-
-
-def _strip(chunk: Chunk) -> Chunk:
-    # Only bytes travel back to the parent process.
-    chunk.region = None  # type: ignore[assignment]
-    chunk.registrar = None  # type: ignore[assignment]
-    chunk.rng = None  # type: ignore[assignment]
-    return chunk
+    return [generate(ctx, hh) for hh in batch]
 
 
 def synthesize(options: Options, progress: Callable[[int, int], None] | None = None) -> Summary:
@@ -154,15 +146,7 @@ class _Writer:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < hard:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # one handle per institution and format
-        for name in (
-            "truth/persons.ndjson",
-            "truth/registrations.csv",
-            "truth/notifiable-cases.csv",
-            "truth/immunizations.csv",
-        ):
-            path = out / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"")
+        self._append("truth/persons.ndjson", b"")
         self._append("truth/registrations.csv", b"institution,patient,mrn,person,registered,errors\n")
         self._append(
             "truth/notifiable-cases.csv", b"person,disease,onset,reported,institution,condition,outbreak\n"
@@ -180,7 +164,7 @@ class _Writer:
         if fh is None:
             path.parent.mkdir(parents=True, exist_ok=True)
             # The default 8 KiB buffer: there is a handle per institution and format (thousands).
-            fh = self.handles[path] = path.open("ab" if path.exists() and name.startswith("truth/") else "wb")
+            fh = self.handles[path] = path.open("wb")
         fh.write(data)
 
     def _archive(self, name: str, entries: list[tuple[str, bytes]]) -> None:
@@ -220,8 +204,6 @@ class _Writer:
             # "0-" sorts first: importing the folder loads the registry before the institutions' data.
             self._append("fhir/0-registry.ndjson", b"".join(lines))
         if "hl7v3" in self.formats:
-            from datetime import datetime
-
             sent = datetime(options.start.year, options.start.month, options.start.day, 8, 0)
             for inst in region.institutions.values():
                 if inst.door != "hl7v3":

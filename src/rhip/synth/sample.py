@@ -10,18 +10,16 @@ keep using it because it is small and fast to make.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from rhip.synth.idcard import check_character
+from rhip.synth.rng import uuid4
+from rhip.synth.systems import HEALTH_RECORD, ICD10, ID_CARD, LOINC, UCUM
+
 SHANGHAI = timezone(timedelta(hours=8))
-ID_CARD = "urn:oid:2.16.156.10011.1.3"
-HEALTH_RECORD = "urn:oid:2.16.156.10011.1.2"
-ICD10 = "urn:oid:2.16.156.10011.2.3.3.11"
-LOINC = "http://loinc.org"
-UCUM = "http://unitsofmeasure.org"
 USCC = "urn:oid:2.16.156.10011.1.20"  # 统一社会信用代码 namespace used by the sample institutions
 
 # GB/T 2260 codes of Chengdu districts (成都市).
@@ -114,17 +112,6 @@ VACCINES = [
     ("04", "百白破疫苗"),
     ("06", "麻腮风疫苗"),
 ]
-
-
-def id_check_digit(first17: str) -> str:
-    """The GB 11643 check character of the first 17 digits of a resident ID number."""
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    total = sum(int(d) * w for d, w in zip(first17, weights, strict=True))
-    return "10X98765432"[total % 11]
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
 @dataclass
@@ -226,14 +213,14 @@ class SampleRegion:
     def patient_record(self, index: int) -> list[dict[str, Any]]:
         """Resident ``index`` and the care they received, with final ids and relative references."""
         rng = random.Random(self.seed * 1_000_003 + index)
-        pid = _uuid(rng)
+        pid = uuid4(rng)
         sex = rng.choice(("male", "female"))
         birth = date(1940, 1, 1) + timedelta(days=rng.randrange(0, 365 * 80))
         district, district_name = rng.choice(DISTRICTS)
         seq = f"{rng.randrange(0, 500):03d}"
         seq = seq[:2] + str((int(seq[2]) // 2) * 2 + (1 if sex == "male" else 0))
         first17 = f"{district}{birth:%Y%m%d}{seq}"
-        id_number = first17 + id_check_digit(first17)
+        id_number = first17 + check_character(first17)
         weights = [w for _, _, w in SURNAMES]
         family, family_py, _ = rng.choices(SURNAMES, weights)[0]
         given, given_py = rng.choice(GIVEN)
@@ -289,7 +276,7 @@ class SampleRegion:
                 out.append(
                     {
                         "resourceType": "Immunization",
-                        "id": _uuid(rng),
+                        "id": uuid4(rng),
                         "status": "completed",
                         "vaccineCode": {
                             "coding": [
@@ -316,7 +303,7 @@ class SampleRegion:
         start = datetime(
             day.year, day.month, day.day, rng.randrange(8, 17), rng.randrange(0, 60), tzinfo=SHANGHAI
         )
-        enc_id = _uuid(rng)
+        enc_id = uuid4(rng)
         inpatient = rng.random() < 0.08
         klass = ("IMP", "inpatient encounter") if inpatient else ("AMB", "ambulatory")
         end = start + (
@@ -347,7 +334,7 @@ class SampleRegion:
             out.append(
                 {
                     "resourceType": "Condition",
-                    "id": _uuid(rng),
+                    "id": uuid4(rng),
                     "clinicalStatus": {
                         "coding": [
                             {
@@ -409,7 +396,7 @@ class SampleRegion:
             out.append(
                 {
                     "resourceType": "Observation",
-                    "id": _uuid(rng),
+                    "id": uuid4(rng),
                     "status": "final",
                     "category": [
                         {
@@ -438,7 +425,7 @@ class SampleRegion:
             out.append(
                 {
                     "resourceType": "MedicationRequest",
-                    "id": _uuid(rng),
+                    "id": uuid4(rng),
                     "status": "completed",
                     "intent": "order",
                     "medicationCodeableConcept": {"text": f"{drug} {strength}"},
@@ -475,7 +462,7 @@ def _vital(
 ) -> dict[str, Any]:
     obs: dict[str, Any] = {
         "resourceType": "Observation",
-        "id": _uuid(rng),
+        "id": uuid4(rng),
         "status": "final",
         "category": [
             {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from rhip.synth import systems as s
-from rhip.synth.cda.context import DocumentContext, Resource, coding, has_category, oid, person_name, text, ts
+from rhip.synth.cda.context import DocumentContext
 from rhip.synth.cda.header import STAFF, assigned_person, organization
 from rhip.synth.cda.markup import (
     ICD10,
@@ -33,6 +33,7 @@ from rhip.synth.cda.markup import (
     v_pq,
     v_st,
 )
+from rhip.synth.fhirread import Resource, coding, has_category, oid, person_name, text, ts
 
 ATC = "2.16.840.1.113883.6.73"
 PRESCRIPTION_NO = "2.16.156.10011.1.20"

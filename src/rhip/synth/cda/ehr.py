@@ -19,7 +19,7 @@ from rhip.synth.cda.clinical import (
     medication_section,
     vitals_section,
 )
-from rhip.synth.cda.context import DocumentContext, Resource, coding, extension, text, ts
+from rhip.synth.cda.context import DocumentContext
 from rhip.synth.cda.header import DocumentType, document
 from rhip.synth.cda.markup import (
     ICD10,
@@ -32,6 +32,7 @@ from rhip.synth.cda.markup import (
     v_cd,
     v_st,
 )
+from rhip.synth.fhirread import Resource, coding, extension, text, ts
 
 REFERRAL = DocumentType("HSDC00.05", "2.16.156.10011.2.1.1.20", "转诊（院）记录", "WS/T 483.20")
 HYPERTENSION_FOLLOWUP = DocumentType(

@@ -24,9 +24,10 @@ from rhip.synth.cda.clinical import (
     medication_section,
     vitals_section,
 )
-from rhip.synth.cda.context import DocumentContext, Resource, coding, day, identifier, oid, ref_id, text, ts
+from rhip.synth.cda.context import DocumentContext
 from rhip.synth.cda.header import DocumentType, document
 from rhip.synth.cda.markup import ICD10, cd, de, entry, obs_entry, observation, section, v_cd, v_pq, v_st
+from rhip.synth.fhirread import Resource, coding, day, identifier, oid, ref_id, text, ts
 
 OUTPATIENT_RECORD = DocumentType("C0002", "2.16.156.10011.2.1.1.22", "门（急）诊病历", "WS/T 500.2")
 LAB_REPORT = DocumentType("C0007", "2.16.156.10011.2.1.1.27", "检验报告", "WS/T 500.7")

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rhip.synth import systems as s
-from rhip.synth.cda.context import (
-    DocumentContext,
+from rhip.synth.cda.context import DocumentContext
+from rhip.synth.cda.markup import cd, esc, ii, interval, q, time
+from rhip.synth.fhirread import (
     Resource,
     coding,
     extension,
@@ -19,7 +20,6 @@ from rhip.synth.cda.context import (
     ref_id,
     ts,
 )
-from rhip.synth.cda.markup import cd, esc, ii, interval, q, time
 
 DOCUMENT_SYSTEM = "2.16.156.10011.2.4"
 DOCUMENT_SERIAL = "2.16.156.10011.1.1"  # 文档流水号
