@@ -242,6 +242,32 @@ def test_import_reports_rejections_without_their_content(migrated: Cli, tmp_path
     assert sorted(p["id"] for p in read_ndjson(out / "Patient.ndjson")) == ["good-1", "good-2"]
 
 
+def test_import_side_by_side_gives_what_one_process_gives(migrated: Cli, tmp_path: Path) -> None:
+    data = tmp_path / "folder"
+    data.mkdir()
+    write_ndjson(
+        data / "a.ndjson", [patient(f"a-{k}", "王", "伟", f"1101011980010{k:04d}") for k in range(30)]
+    )
+    write_ndjson(
+        data / "b.ndjson",
+        [patient(f"b-{k}", "李", "娜", f"1101011990010{k:04d}") for k in range(20)]
+        + [patient("b-0", "李", "娜", "110101199001000000", birthDate="1990-01-01")]  # a second version
+        + [patient("bad", "钱", "多", "110101198001010033", nickname="x")],
+    )
+    write_ndjson(data / "c.ndjson", [patient("a-0", "王", "伟", "110101198001000000")])  # exists in a
+    result = migrated("import", str(data), "--jobs", "2")
+    text = output(result)
+    assert result.returncode == 1, text
+    assert "Imported 52 resources from 3 file(s)" in flat(text)
+    assert "1 rejected" in text and "Patient.nickname" in text
+    out = tmp_path / "export"
+    assert migrated("export", "--type", "Patient", "--out", str(out)).returncode == 0
+    patients = {p["id"]: p for p in read_ndjson(out / "Patient.ndjson")}
+    assert len(patients) == 50
+    assert patients["b-0"]["meta"]["versionId"] == "2" and patients["b-0"]["birthDate"] == "1990-01-01"
+    assert patients["a-0"]["meta"]["versionId"] == "2"
+
+
 def test_import_rejections_never_echo_values(migrated: Cli, tmp_path: Path) -> None:
     # Values in the wrong element are still personal data: an ID number typed into birthDate, a name into
     # gender. The rejection names the element and the rule, not the value.

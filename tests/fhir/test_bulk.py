@@ -13,7 +13,7 @@ from sqlalchemy.exc import InternalError
 from rhip.bootstrap.container import Platform
 from rhip.core.errors import ResourceNotFound, StorageUnavailable
 from rhip.fhir.bulk import BulkImporter, ImportSummary
-from rhip.fhir.repository import FhirRepository
+from rhip.fhir.repository import FhirRepository, HistoryRequest
 
 
 class _Recording:
@@ -28,6 +28,8 @@ class _Recording:
         return self.inner.update(resource_type, id, resource, **kw)
 
     def create(self, resource: dict[str, Any], **kw: Any) -> Any:
+        if kw.get("id"):
+            self.ids.add(kw["id"])  # the importer creates resources it does not hold yet with their own id
         return self.inner.create(resource, **kw)
 
 
@@ -138,3 +140,15 @@ def test_a_reference_longer_than_any_id_is_imported(platform: Platform) -> None:
     assert summary.imported["Patient"] == 4
     assert summary.imported["Observation"] == 1
     assert stored_ids(platform, ids) == set(ids)
+
+
+def test_imported_resources_are_recorded_as_puts_of_their_ids(platform: Platform) -> None:
+    # New ids are written as creates (so the batch takes the write lock only to flush), yet their
+    # history says what the import did: a PUT of that id; a resource held already gets a new version.
+    first = run(platform, platform.repository, ndjson(*patients("p1", "p2")))
+    assert first.rejected == [] and first.imported["Patient"] == 2
+    again = run(platform, platform.repository, ndjson(*patients("p2", "p3")))
+    assert again.rejected == [] and again.imported["Patient"] == 2
+    for rid, methods in (("p1", ["PUT"]), ("p2", ["PUT", "PUT"]), ("p3", ["PUT"])):
+        history = platform.repository.history(HistoryRequest("Patient", rid))
+        assert [e.method for e in history.entries] == methods, rid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
@@ -28,6 +29,7 @@ from rhip.bootstrap.settings import Settings
 if TYPE_CHECKING:
     from rhip.bootstrap.container import Platform
     from rhip.db.engine import Database
+    from rhip.fhir.bulk import ImportSummary
 
 # The platform is imported inside the commands that use it: `rhip serve` stays a small supervisor process
 # (its workers import the platform themselves), and `rhip version` answers at once.
@@ -170,18 +172,21 @@ def serve(
 def import_(
     path: Annotated[Path, typer.Argument(help="an NDJSON or JSON file, or a folder of them")],
     batch_size: Annotated[int, typer.Option(help="resources per database transaction")] = 500,
+    jobs: Annotated[int, typer.Option(help="processes importing a folder's files side by side")] = 1,
+    only: Annotated[
+        list[Path] | None, typer.Option(hidden=True, help="import just these files of the folder")
+    ] = None,
+    summary_json: Annotated[
+        Path | None, typer.Option(hidden=True, help="write the summary here instead of printing it")
+    ] = None,
 ) -> None:
     """Import FHIR resources (NDJSON, resources, Bundles), reporting what was rejected and why."""
-    from rhip.fhir.bulk import BulkImporter, importable_files
+    from rhip.fhir.bulk import ImportSummary, importable_files
 
     if not path.exists():
         console.print(f"[red]{path} does not exist[/red]")
         raise typer.Exit(2)
-    settings = _settings()
-    platform = _platform(settings)
-    files = importable_files(path)
-    size = sum(f.stat().st_size for f in files)
-    importer = BulkImporter(platform.fhir, platform.repository, batch_size)
+    files = list(only) if only else importable_files(path)
     with Progress(
         TextColumn("importing"),
         BarColumn(),
@@ -189,12 +194,24 @@ def import_(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=console,
+        disable=summary_json is not None,
     ) as progress:
-        task = progress.add_task("import", total=size)
-        summary = importer.import_path(path, lambda n: progress.advance(task, n))
-    if summary.total_imported:
-        platform.db.analyze()  # the planner's statistics should know about what just arrived
-    platform.close()
+        side_by_side = jobs > 1 and len(files) > 1
+        # Side by side, the children report only when they finish: the bar runs without a total till then.
+        task = progress.add_task(
+            "import", total=None if side_by_side else sum(f.stat().st_size for f in files)
+        )
+        if side_by_side:
+            summary = _import_side_by_side(path, files, jobs, batch_size, lambda n: progress.advance(task, n))
+        else:
+            summary = ImportSummary()
+            _import_files(files, batch_size, summary, lambda n: progress.advance(task, n))
+    if summary_json is not None:
+        rejected = [vars(r) for r in summary.rejected]
+        summary_json.write_bytes(
+            orjson.dumps({"imported": summary.imported, "files": summary.files, "rejected": rejected})
+        )
+        return
     table = Table(title=f"Imported {summary.total_imported} resources from {summary.files} file(s)")
     table.add_column("resource type")
     table.add_column("imported", justify="right")
@@ -209,6 +226,69 @@ def import_(
         for r in summary.rejected[:20]:
             console.print(f"  {r.source}:{r.line} {r.resource_type}: {r.code} {r.reason}")
         raise typer.Exit(1)
+
+
+def _import_files(
+    files: list[Path], batch_size: int, summary: ImportSummary, advance: Callable[[int], None]
+) -> None:
+    """Import files in this process."""
+    from rhip.fhir.bulk import BulkImporter
+
+    platform = _platform(_settings())
+    try:
+        importer = BulkImporter(platform.fhir, platform.repository, batch_size)
+        for file in files:
+            summary.files += 1
+            with file.open("rb") as fh:
+                importer.import_stream(fh, str(file), summary, advance)
+        if summary.total_imported:
+            platform.db.analyze()  # the planner's statistics should know about what just arrived
+    finally:
+        platform.close()
+
+
+def _import_side_by_side(
+    path: Path, files: list[Path], jobs: int, batch_size: int, advance: Callable[[int], None]
+) -> ImportSummary:
+    """Share the files among ``jobs`` child processes (largest first, to the least loaded) and merge."""
+    import subprocess
+    import tempfile
+
+    from rhip.fhir.bulk import ImportSummary, Rejection
+
+    groups: list[list[Path]] = [[] for _ in range(jobs)]
+    loads = [0] * jobs
+    for file in sorted(files, key=lambda f: -f.stat().st_size):
+        k = loads.index(min(loads))
+        groups[k].append(file)
+        loads[k] += file.stat().st_size
+    summary = ImportSummary()
+    with tempfile.TemporaryDirectory(prefix="rhip-import-") as tmp:
+        children = []
+        for k, group in enumerate(g for g in groups if g):
+            out = Path(tmp) / f"{k}.json"
+            args = [
+                sys.executable,
+                "-m",
+                "rhip.cli.main",
+                "import",
+                str(path),
+                "--batch-size",
+                str(batch_size),
+            ]
+            args += [a for f in group for a in ("--only", str(f))] + ["--summary-json", str(out)]
+            children.append((subprocess.Popen(args), out, sum(f.stat().st_size for f in group)))  # noqa: S603
+        failed = [child.returncode for child, _, _ in children if child.wait() != 0]
+        if failed:
+            console.print(f"[red]{len(failed)} import process(es) failed (exit status {failed[0]})[/red]")
+            raise typer.Exit(1)
+        for _child, out, size in children:
+            advance(size)
+            part = orjson.loads(out.read_bytes())
+            summary.imported.update(part["imported"])
+            summary.files += part["files"]
+            summary.rejected.extend(Rejection(**r) for r in part["rejected"])
+    return summary
 
 
 @app.command()

@@ -18,6 +18,7 @@ from typing import IO, Any
 import orjson
 
 from rhip.core.errors import RhipError, StorageUnavailable
+from rhip.core.ids import is_valid_fhir_id
 from rhip.fhir.repository import FhirRepository, StoredResource
 from rhip.fhir.rest.messages import FhirRequest
 from rhip.fhir.rest.service import FhirService
@@ -139,7 +140,7 @@ class BulkImporter:
     ) -> None:
         """Write a batch in one transaction; if it fails as a whole, find the culprits one by one."""
         try:
-            imported, rejected = self._write(resources, source)
+            imported, rejected = self._write(resources, source, probe=len(resources) > 1)
         except StorageUnavailable as error:
             # The database is unreachable or locked: retrying resource by resource would fail the same way.
             summary.rejected.extend(_failed(source, line, resource, error) for line, resource in resources)
@@ -156,17 +157,29 @@ class BulkImporter:
         summary.rejected.extend(rejected)
 
     def _write(
-        self, resources: list[tuple[int, dict[str, Any]]], source: str
+        self, resources: list[tuple[int, dict[str, Any]]], source: str, probe: bool
     ) -> tuple[Counter[str], list[Rejection]]:
-        """One transaction; what it stored and rejected counts only once it has committed."""
+        """One transaction; what it stored and rejected counts only once it has committed.
+
+        With ``probe``, resources whose ids the repository does not hold yet are written as creates with
+        that id: a unit of work of creates checks their ids once when it flushes, so it validates and
+        indexes the whole batch before taking the database's write lock (an update reads its current
+        version first, and on SQLite that takes the lock for the rest of the batch), which lets several
+        importing processes work side by side. A batch that then fails (an id created meanwhile, a deleted
+        resource) is written again one resource at a time, as updates.
+        """
         imported: Counter[str] = Counter()
         rejected: list[Rejection] = []
+        new = self._absent(resources) if probe else set()
         with self.repository.transaction() as tx:
             for line, resource in resources:
                 rtype = str(resource.get("resourceType"))
                 try:
                     rid = resource.get("id")
-                    if isinstance(rid, str):
+                    if isinstance(rid, str) and (rtype, rid) in new:
+                        new.discard((rtype, rid))  # a second version of it in this batch is an update
+                        tx.create(resource, id=rid, put=True)
+                    elif isinstance(rid, str):
                         tx.update(rtype, rid, resource)
                     else:
                         tx.create(resource)
@@ -180,6 +193,27 @@ class BulkImporter:
                     continue
                 imported[rtype] += 1
         return imported, rejected
+
+    def _absent(self, resources: list[tuple[int, dict[str, Any]]]) -> set[tuple[str, str]]:
+        """The (type, id) pairs of the batch that the repository does not hold: one search per type."""
+        wanted: dict[str, set[str]] = {}
+        for _line, resource in resources:
+            rtype, rid = resource.get("resourceType"), resource.get("id")
+            if isinstance(rtype, str) and isinstance(rid, str) and is_valid_fhir_id(rid):
+                wanted.setdefault(rtype, set()).add(rid)
+        absent: set[tuple[str, str]] = set()
+        parser = self.service.interactions.parser
+        for rtype, ids in wanted.items():
+            ordered = sorted(ids)
+            for start in range(0, len(ordered), parser.max_count):
+                part = ordered[start : start + parser.max_count]
+                try:
+                    query = parser.parse(rtype, [("_id", ",".join(part)), ("_count", str(len(part)))])
+                    found = {m.id for m in self.repository.search(query).matches}
+                except RhipError:
+                    break  # an unknown type: the writes refuse it with their own reason
+                absent.update((rtype, rid) for rid in part if rid not in found)
+        return absent
 
     def _bundle(self, bundle: dict[str, Any], source: str, line: int, summary: ImportSummary) -> None:
         request = FhirRequest(

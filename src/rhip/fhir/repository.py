@@ -103,8 +103,11 @@ class FhirRepository(Protocol):
     def vread(self, resource_type: str, id: str, version: int) -> StoredResource:
         """One version (a deletion version raises ResourceGone)."""
 
-    def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredResource:
-        """Store a new resource; the server assigns the id unless one is given."""
+    def create(self, resource: dict[str, Any], *, id: str | None = None, put: bool = False) -> StoredResource:
+        """Store a new resource; the server assigns the id unless one is given.
+
+        ``put``: the create is a PUT of a new id (an update that creates), and its version says so.
+        """
 
     def update(
         self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None

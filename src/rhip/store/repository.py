@@ -42,9 +42,9 @@ class SqlTransaction:
         self.uow.flush()
         return reader.read_version(self.conn, resource_type, id, version)
 
-    def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredResource:
+    def create(self, resource: dict[str, Any], *, id: str | None = None, put: bool = False) -> StoredResource:
         """Buffer a create."""
-        return self.uow.create(resource, id=id)
+        return self.uow.create(resource, id=id, put=put)
 
     def update(
         self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None
@@ -110,10 +110,10 @@ class SqlFhirRepository:
         with self.ctx.db.read() as conn:
             return reader.read_version(conn, resource_type, id, version)
 
-    def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredResource:
+    def create(self, resource: dict[str, Any], *, id: str | None = None, put: bool = False) -> StoredResource:
         """Store a new resource."""
         with self.transaction() as tx:
-            return tx.create(resource, id=id)
+            return tx.create(resource, id=id, put=put)
 
     def update(
         self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None

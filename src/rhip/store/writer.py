@@ -169,9 +169,10 @@ class UnitOfWork:
         return StoredResource(row.res_type, row.res_id, version, last_updated, False, content, method)
 
     # -- writes ---------------------------------------------------------------------------------
-    def create(self, resource: dict[str, Any], *, id: str | None = None) -> StoredResource:
-        """Store a new resource, with a server-assigned id unless ``id`` is given."""
+    def create(self, resource: dict[str, Any], *, id: str | None = None, put: bool = False) -> StoredResource:
+        """Store a new resource, with a server-assigned id unless ``id`` is given (``put``: recorded as a PUT)."""
         rtype = self._validate(resource, None)
+        method = "PUT" if put and id is not None else "POST"
         if id is None:
             id = new_resource_id()
         elif not is_valid_fhir_id(id):
@@ -185,7 +186,7 @@ class UnitOfWork:
             self._claimed.setdefault(rtype, []).append(id)
         row = _Row(rtype, id, None, False, 0, True, 0)
         self._rows[(rtype, id)] = row
-        return self._store(row, resource, 1, "POST", True)
+        return self._store(row, resource, 1, method, True)
 
     def update(
         self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None
