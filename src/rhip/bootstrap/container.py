@@ -17,6 +17,7 @@ from rhip.db.migrate import current_revision, head_revision
 from rhip.fhir.definitions import StructureTable, structure
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest.capability import capability_statement
+from rhip.fhir.rest.extensions import Extensions
 from rhip.fhir.rest.interactions import Interactions, RestSettings
 from rhip.fhir.rest.service import FhirService
 from rhip.fhir.search.extract import IndexExtractor
@@ -64,8 +65,13 @@ def database(settings: Settings, cache_mb: int | None = None) -> Database:
     return Database(build_engine(DatabaseConfig(**settings.database_options(cache_mb))))
 
 
-def build_platform(settings: Settings, *, require_schema: bool = True) -> Platform:
-    """Wire everything; refuses to start on a database whose schema is not current."""
+def build_platform(
+    settings: Settings, *, require_schema: bool = True, extensions: Extensions | None = None
+) -> Platform:
+    """Wire everything; refuses to start on a database whose schema is not current.
+
+    ``extensions``: the FHIR operations and search parameters capabilities contribute.
+    """
     db = database(settings)
     if require_schema:
         current, head = current_revision(db.engine), head_revision()
@@ -103,11 +109,17 @@ def build_platform(settings: Settings, *, require_schema: bool = True) -> Platfo
     )
     interactions = Interactions(table, parser, rest, zone)
     started = fhir_instant(datetime.now(UTC))
+    fhir_extensions = extensions if extensions is not None else Extensions()
 
     def capability(base_url: str) -> dict[str, Any]:
         return capability_statement(
-            params, base_url, __version__, started, allow_multiple_delete=settings.fhir.allow_multiple_delete
+            params,
+            base_url,
+            __version__,
+            started,
+            allow_multiple_delete=settings.fhir.allow_multiple_delete,
+            extensions=fhir_extensions,
         )
 
-    service = FhirService(repository, interactions, capability, the_validator)
+    service = FhirService(repository, interactions, capability, the_validator, fhir_extensions)
     return Platform(settings, db, table, params, the_validator, events, repository, service)

@@ -65,6 +65,7 @@ class _Entry:
     existing: Any = None  # a conditional create that matched
     targets: list[str] = field(default_factory=list)  # ids a conditional DELETE removes
     extra: dict[str, Any] = field(default_factory=dict)
+    operation: bool = False  # request.url invokes an operation ($…): the service dispatches it
 
 
 class BundleProcessor:
@@ -144,6 +145,7 @@ class BundleProcessor:
         segs = entry.path.split("/") if entry.path else []
         entry.rtype = segs[0] if segs else ""
         entry.rid = segs[1] if len(segs) > 1 and not segs[1].startswith(("$", "_")) else None
+        entry.operation = any(s.startswith("$") for s in segs)
         return entry
 
     # -- transaction ------------------------------------------------------------------------------
@@ -167,7 +169,7 @@ class BundleProcessor:
             # What conditional DELETEs will remove, found before anything changes: no resource may be
             # changed twice in a transaction, resolved conditional ones included.
             for e in ordered:
-                if e.method == "DELETE" and e.rid is None and e.query:
+                if e.method == "DELETE" and e.rid is None and e.query and not e.operation:
                     e.targets = self._entry_step(e, partial(self._delete_targets, tx, e))
             # DELETEs first, as the specification orders them: conditional creates and references that
             # follow must not find what this transaction removes.
@@ -191,6 +193,8 @@ class BundleProcessor:
         keys = set()
         for e in entries:
             condition = e.headers.get("if-none-exist")
+            if e.operation:
+                continue
             if e.method == "POST" and e.rid is None and e.resource is not None and condition:
                 keys.add(f"{e.rtype}?{condition}")
             elif e.method == "PUT" and e.rid is None and e.query:
@@ -228,6 +232,8 @@ class BundleProcessor:
     def _assign_id(self, tx: FhirRepository, e: _Entry, ids: dict[str, str]) -> None:
         """Give an entry the ``Type/id`` it will have once the transaction commits; map its fullUrl to it."""
         it = self.service.interactions
+        if e.operation:
+            return  # an operation's Parameters get no id; the service checks its path when it runs
         if e.rtype:
             it.check_type(e.rtype)
         if e.method == "POST" and e.rid is None and e.resource is not None:
@@ -315,6 +321,8 @@ class BundleProcessor:
         sub = FhirRequest(
             e.method, e.path, list(e.query), {**_passthrough(req), **e.headers}, b"", req.base_url
         )
+        if e.operation:
+            return self._operation(repo, sub, e)
         if e.method == "POST" and e.rid is None:
             assert e.resource is not None
             if e.existing is not None:
@@ -345,6 +353,19 @@ class BundleProcessor:
             return response
         raise InvalidRequest(f"{e.method} {e.path} cannot be part of a Bundle")
 
+    def _operation(self, repo: FhirRepository, sub: FhirRequest, e: _Entry) -> FhirResponse:
+        """An operation entry, dispatched as the same request outside a Bundle (its resource is the body)."""
+        if e.resource is not None:
+            sub.body = orjson.dumps(e.resource)
+            sub.headers = {**sub.headers, "content-type": "application/fhir+json"}
+        head = e.method == "HEAD"
+        if head:
+            sub.method = "GET"
+        response = self.service.dispatch(repo, sub)
+        if head:
+            response.body = None
+        return response
+
     # -- batch -----------------------------------------------------------------------------------
     def _batch(self, repo: FhirRepository, req: FhirRequest, raw_entries: list[Any]) -> FhirResponse:
         entries: list[_Entry] = []
@@ -363,7 +384,7 @@ class BundleProcessor:
                     raise InvalidRequest(
                         "Batch entries cannot reference each other with urn:uuid; use a transaction"
                     )
-                if e.method == "POST" and e.rid is None:
+                if e.method == "POST" and e.rid is None and not e.operation:
                     responses[i] = self.service.interactions.create(
                         repo,
                         FhirRequest(

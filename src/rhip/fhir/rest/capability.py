@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from rhip.fhir.rest.extensions import Extensions, OperationSpec
 from rhip.fhir.search.params import SearchParam, SearchParamRegistry
 
 INTERACTIONS = (
@@ -103,13 +104,24 @@ def capability_statement(
     date: str,
     *,
     allow_multiple_delete: bool = False,
+    extensions: Extensions | None = None,
 ) -> dict[str, Any]:
     """The server's CapabilityStatement for ``base_url``.
 
     ``allow_multiple_delete``: the ``fhir.allow_multiple_delete`` setting (conditional delete of several
     matches), shown as ``conditionalDelete`` ``multiple`` rather than ``single``.
+    ``extensions``: the operations and search parameters capabilities contribute, listed with the rest.
     """
-    return {
+    resources = list(_resources(registry, allow_multiple_delete))
+    system_operations: list[dict[str, Any]] = []
+    if extensions is not None:
+        resources = [_extended(entry, extensions) for entry in resources]
+        system_operations = [
+            _operation(s)
+            for (rtype, _), s in sorted(extensions.operations.items(), key=_key)
+            if rtype is None
+        ]
+    statement: dict[str, Any] = {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": date,
@@ -126,7 +138,7 @@ def capability_statement(
         "rest": [
             {
                 "mode": "server",
-                "resource": list(_resources(registry, allow_multiple_delete)),
+                "resource": resources,
                 "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}],
                 "searchParam": [
                     {
@@ -144,4 +156,38 @@ def capability_statement(
                 "compartment": [PATIENT_COMPARTMENT],
             }
         ],
+    }
+    if system_operations:
+        statement["rest"][0]["operation"] = system_operations
+    return statement
+
+
+def _key(item: tuple[tuple[str | None, str], OperationSpec]) -> tuple[str, str]:
+    return item[0][0] or "", item[0][1]
+
+
+def _operation(spec: OperationSpec) -> dict[str, Any]:
+    return {"name": spec.code, "definition": spec.definition["url"]}
+
+
+def _extended(entry: dict[str, Any], extensions: Extensions) -> dict[str, Any]:
+    """A resource entry with the type's registered operations and search parameters (a new dict: the
+    cached entries are shared)."""
+    rtype = entry["type"]
+    operations = [
+        _operation(s) for (t, _), s in sorted(extensions.operations.items(), key=_key) if t == rtype
+    ]
+    params = extensions.params_of(rtype)
+    if not operations and not params:
+        return entry
+    names = {p.name for p in params}
+    # A registered parameter replaces a built-in one of the same name: the search resolves it first.
+    search_params = [p for p in entry["searchParam"] if p["name"] not in names] + [
+        {"name": p.name, "definition": p.definition_url, "type": p.type, "documentation": p.documentation}
+        for p in params
+    ]
+    return {
+        **entry,
+        "operation": [*entry["operation"], *operations],
+        "searchParam": sorted(search_params, key=lambda p: str(p["name"])),
     }

@@ -16,14 +16,16 @@ import jsonpatch
 
 from rhip.core.errors import (
     InvalidRequest,
+    Issue,
     MultipleMatches,
     ResourceNotFound,
     UnprocessablePatch,
     VersionConflict,
 )
 from rhip.fhir.definitions import StructureTable
-from rhip.fhir.repository import FhirRepository, HistoryRequest, StoredResource
+from rhip.fhir.repository import FhirRepository, HistoryRequest, SearchPage, StoredResource
 from rhip.fhir.rest import output
+from rhip.fhir.rest.extensions import Extensions
 from rhip.fhir.rest.http import (
     PATCH_TYPES,
     Preferences,
@@ -305,15 +307,27 @@ class Interactions:
         rtype: str,
         post: bool = False,
         compartment: tuple[str, str] | None = None,
+        extensions: Extensions | None = None,
     ) -> FhirResponse:
-        """GET [type]?…, POST [type]/_search, GET Patient/[id]/[type]?…"""
+        """GET [type]?…, POST [type]/_search, GET Patient/[id]/[type]?…
+
+        ``extensions``: search parameters that capabilities resolve to ids themselves (rhip.fhir.rest.extensions).
+        """
         self.check_type(rtype)
         params = list(req.query) + (form_params(req) if post else [])
+        rewritten = extensions.rewrite_search(rtype, params) if extensions is not None else None
+        if rewritten is not None:
+            params = rewritten.params
         prefs = preferences(req)
         query = self.parser.parse(rtype, params, strict=prefs.strict, compartment=compartment)
-        page = repo.search(query)
+        canonical = query.canonical
+        if rewritten is None:
+            page = repo.search(query)
+        else:
+            canonical = rewritten.link_params(canonical)
+            page = _nothing(query) if rewritten.empty else repo.search(query)
         path = f"{compartment[0]}/{compartment[1]}/{rtype}" if compartment else rtype
-        page_links = output.links(req.base_url, path, query.canonical, page)
+        page_links = output.links(req.base_url, path, canonical, page)
         view = output.View(self.table, query.summary, query.elements)
         return FhirResponse(200, output.searchset(req.base_url, page, page_links, view, output.now_instant()))
 
@@ -358,3 +372,11 @@ class Interactions:
     def now(self) -> datetime:
         """The current time in the platform zone."""
         return datetime.now(UTC).astimezone(self.zone)
+
+
+def _nothing(query: SearchQuery) -> SearchPage:
+    """The page of a search known to match nothing (extension parameters resolved to no id)."""
+    warnings = [
+        Issue("warning", "not-supported", f"Parameter '{n}' was ignored: {why}") for n, why in query.ignored
+    ]
+    return SearchPage([], total=None if query.total == "none" else 0, warnings=warnings)

@@ -11,6 +11,7 @@ from rhip.core.errors import InvalidRequest, MethodNotAllowed, NotSupported, Res
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest import operations
 from rhip.fhir.rest.bundles import BundleProcessor
+from rhip.fhir.rest.extensions import Extensions
 from rhip.fhir.rest.http import check_accept
 from rhip.fhir.rest.interactions import Interactions
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
@@ -28,11 +29,14 @@ class FhirService:
         interactions: Interactions,
         capability: Callable[[str], dict[str, Any]],
         validator: operations.ValidatorLike,
+        extensions: Extensions | None = None,
     ) -> None:
         self.repository = repository
         self.interactions = interactions
         self.capability = capability
         self.validator = validator
+        # Operations and search parameters capabilities contribute (wired by rhip.bootstrap).
+        self.extensions = extensions if extensions is not None else Extensions()
         self.bundles = BundleProcessor(self)
 
     def handle(self, req: FhirRequest) -> FhirResponse:
@@ -73,11 +77,16 @@ class FhirService:
             _only(method, "GET")
             return it.history(repo, req)
         if head.startswith("$"):
-            raise NotSupported(f"Operation {head} is not supported at the system level")
+            if n != 1:
+                raise ResourceNotFound(f"Unknown path /{req.path}")
+            return operations.system_operation(self, repo, req, head)
         rtype = head
+        definitions = rtype == "OperationDefinition"
         if n == 1:
             if method == "GET":
-                return it.search(repo, req, rtype)
+                if definitions:
+                    return operations.definition_search(self, req)
+                return it.search(repo, req, rtype, extensions=self.extensions)
             if method == "POST":
                 return it.create(repo, req, rtype)
             if method == "PUT":
@@ -93,7 +102,9 @@ class FhirService:
         second = seg[1]
         if n == 2 and second == "_search":
             _only(method, "POST")
-            return it.search(repo, req, rtype, post=True)
+            if definitions:
+                return operations.definition_search(self, req, post=True)
+            return it.search(repo, req, rtype, post=True, extensions=self.extensions)
         if n == 2 and second == "_history":
             _only(method, "GET")
             return it.history(repo, req, rtype)
@@ -102,8 +113,14 @@ class FhirService:
                 raise ResourceNotFound(f"Unknown path /{req.path}")
             return operations.type_operation(self, repo, req, rtype, second)
         rid = second
+        if definitions and n == 2 and method != "GET" and rid in self.extensions.definitions():
+            raise MethodNotAllowed(
+                f"OperationDefinition/{rid} defines an operation of this server; it is read-only"
+            )
         if n == 2:
             if method == "GET":
+                if definitions:
+                    return operations.definition_read(self, repo, req, rid)
                 return it.read(repo, req, rtype, rid)
             if method == "PUT":
                 return it.update(repo, req, rtype, rid)
@@ -124,7 +141,7 @@ class FhirService:
         elif n == 3:
             _only(method, "GET")
             it.check_type(rtype)
-            return it.search(repo, req, third, compartment=(rtype, rid))
+            return it.search(repo, req, third, compartment=(rtype, rid), extensions=self.extensions)
         raise ResourceNotFound(f"Unknown path /{req.path}")
 
 
