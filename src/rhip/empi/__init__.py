@@ -1,0 +1,1 @@
+"""Master patient index (EMPI): normalisation, blocking, matching and linking of Patient records."""
