@@ -14,7 +14,10 @@ from rhip.core.clock import SystemClock, fhir_instant
 from rhip.core.events import InProcessEventBus
 from rhip.db.engine import Database, DatabaseConfig, build_engine
 from rhip.db.migrate import current_revision, head_revision
+from rhip.empi.fhir_api import register as register_empi
+from rhip.empi.service import EmpiConfig, EmpiService
 from rhip.fhir.definitions import StructureTable, structure
+from rhip.fhir.events import ResourceCreated, ResourceDeleted, ResourceUpdated
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest.capability import capability_statement
 from rhip.fhir.rest.extensions import Extensions
@@ -47,6 +50,8 @@ class Platform:
     events: InProcessEventBus
     repository: FhirRepository
     fhir: FhirService
+    parser: SearchParser | None = None
+    empi: EmpiService | None = None
 
     def close(self) -> None:
         """Release database connections."""
@@ -66,11 +71,18 @@ def database(settings: Settings, cache_mb: int | None = None) -> Database:
 
 
 def build_platform(
-    settings: Settings, *, require_schema: bool = True, extensions: Extensions | None = None
+    settings: Settings,
+    *,
+    require_schema: bool = True,
+    extensions: Extensions | None = None,
+    empi: bool = True,
+    empi_online: bool | None = None,
 ) -> Platform:
     """Wire everything; refuses to start on a database whose schema is not current.
 
-    ``extensions``: the FHIR operations and search parameters capabilities contribute.
+    ``extensions``: the FHIR operations and search parameters capabilities contribute (the EMPI adds its
+    own unless ``empi`` is false). ``empi_online`` overrides ``settings.empi.online`` (bulk import turns
+    matching per request off and links in batch at the end).
     """
     db = database(settings)
     if require_schema:
@@ -121,5 +133,32 @@ def build_platform(
             extensions=fhir_extensions,
         )
 
+    resident_index = None
+    if empi:
+        resident_index = _empi(settings, db, repository, events, fhir_extensions, empi_online)
     service = FhirService(repository, interactions, capability, the_validator, fhir_extensions)
-    return Platform(settings, db, table, params, the_validator, events, repository, service)
+    return Platform(
+        settings, db, table, params, the_validator, events, repository, service, parser, resident_index
+    )
+
+
+def _empi(
+    settings: Settings,
+    db: Database,
+    repository: FhirRepository,
+    events: InProcessEventBus,
+    extensions: Extensions,
+    online: bool | None,
+) -> EmpiService:
+    """The resident index, subscribed to the store's Patient events, with its FHIR operations."""
+    config = EmpiConfig(
+        online=settings.empi.online if online is None else online,
+        survivorship=dict(settings.empi.survivorship),
+        trusted_sources=list(settings.empi.trusted_sources),
+        card_systems=dict(settings.empi.card_systems),
+    )
+    service = EmpiService(db, repository, config, events)
+    for event_type in (ResourceCreated, ResourceUpdated, ResourceDeleted):
+        events.subscribe(event_type, service.on_event)
+    register_empi(extensions, service)
+    return service

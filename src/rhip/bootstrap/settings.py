@@ -83,6 +83,23 @@ class FhirSettings(BaseModel):
     max_include: int = Field(1000, ge=1)
 
 
+class EmpiSettings(BaseModel):
+    """The resident index (EMPI, 居民主索引)."""
+
+    online: bool = Field(True, description="match each Patient in the request that stores it")
+    survivorship: dict[str, str] = Field(
+        default_factory=dict,
+        description="master field -> most-trusted | most-recent | most-common (name, gender, birthDate, telecom, address)",
+    )
+    trusted_sources: list[str] = Field(
+        default_factory=list,
+        description="source-system prefixes, most trusted first (e.g. urn:rhip:mrn:510703H)",
+    )
+    card_systems: dict[str, str] = Field(
+        default_factory=dict, description="further person-level identifier systems -> a short kind name"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of the platform."""
 
@@ -95,6 +112,7 @@ class Settings(BaseSettings):
     sqlite: SqliteSettings = SqliteSettings()
     server: ServerSettings = ServerSettings()
     fhir: FhirSettings = FhirSettings()
+    empi: EmpiSettings = EmpiSettings()
     timezone: str = Field("Asia/Shanghai", description="zone of dates without an offset, and of display")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

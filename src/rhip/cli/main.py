@@ -25,6 +25,7 @@ from rich.table import Table
 from rhip import __version__
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
+from rhip.cli.empi import empi_app
 
 if TYPE_CHECKING:
     from rhip.bootstrap.container import Platform
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(empi_app, name="empi")
 console = Console(stderr=True)
 
 
@@ -54,12 +56,12 @@ def _database(settings: Settings) -> Database:
     return database(settings)
 
 
-def _platform(settings: Settings) -> Platform:
+def _platform(settings: Settings, *, empi_online: bool | None = None) -> Platform:
     from rhip.bootstrap.container import SchemaOutOfDate, build_platform
     from rhip.bootstrap.runtime import settle_heap
 
     try:
-        platform = build_platform(settings)
+        platform = build_platform(settings, empi_online=empi_online)
     except SchemaOutOfDate as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -179,6 +181,9 @@ def import_(
     summary_json: Annotated[
         Path | None, typer.Option(hidden=True, help="write the summary here instead of printing it")
     ] = None,
+    link: Annotated[
+        bool, typer.Option(help="link the imported Patients in the resident index (EMPI) afterwards")
+    ] = True,
 ) -> None:
     """Import FHIR resources (NDJSON, resources, Bundles), reporting what was rejected and why."""
     from rhip.fhir.bulk import ImportSummary, importable_files
@@ -218,6 +223,8 @@ def import_(
     for rtype, n in sorted(summary.imported.items()):
         table.add_row(rtype, str(n))
     console.print(table)
+    if link and summary.imported.get("Patient"):
+        _link_imported(summary.imported["Patient"])
     if summary.rejected:
         reasons = Counter(f"{r.code} {r.reason}" for r in summary.rejected)
         console.print(f"[yellow]{len(summary.rejected)} rejected[/yellow]; most common reasons:")
@@ -231,10 +238,10 @@ def import_(
 def _import_files(
     files: list[Path], batch_size: int, summary: ImportSummary, advance: Callable[[int], None]
 ) -> None:
-    """Import files in this process."""
+    """Import files in this process (Patients are linked by the EMPI afterwards, in batch)."""
     from rhip.fhir.bulk import BulkImporter
 
-    platform = _platform(_settings())
+    platform = _platform(_settings(), empi_online=False)
     try:
         importer = BulkImporter(platform.fhir, platform.repository, batch_size)
         for file in files:
@@ -243,6 +250,29 @@ def _import_files(
                 importer.import_stream(fh, str(file), summary, advance)
         if summary.total_imported:
             platform.db.analyze()  # the planner's statistics should know about what just arrived
+    finally:
+        platform.close()
+
+
+def _link_imported(patients: int) -> None:
+    """Link imported Patients: one by one from the outbox when few, else a batch relink."""
+    from rhip.empi.consumer import catch_up, skip_to_end
+    from rhip.empi.relink import relink
+
+    platform = _platform(_settings())
+    try:
+        assert platform.empi is not None and platform.parser is not None
+        if patients <= 1000:
+            console.print(f"linked {catch_up(platform.empi):,} Patients in the resident index")
+            return
+        from rhip.fhir.bulk import export_resources
+
+        summary = relink(platform.empi, export_resources(platform.repository, platform.parser, ["Patient"]))
+        skip_to_end(platform.empi)
+        console.print(
+            f"resident index: {summary.records:,} records, {summary.masters:,} persons, "
+            f"{summary.review:,} for review ({summary.seconds['total']:.1f} s)"
+        )
     finally:
         platform.close()
 

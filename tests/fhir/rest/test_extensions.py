@@ -123,7 +123,7 @@ def ext_fhir(settings: Settings, index: NicknameIndex) -> Iterator[FhirClient]:
     db = database(settings)
     upgrade(db.engine)
     db.dispose()
-    plat = build_platform(settings, extensions=extensions(index))
+    plat = build_platform(settings, extensions=extensions(index), empi=False)
     try:
         yield FhirClient(plat)
     finally:
@@ -309,11 +309,13 @@ class TestCapabilityStatement:
         assert [o["name"] for o in observation["operation"]] == ["validate"]
         assert "nickname" not in {p["name"] for p in observation["searchParam"]}
 
-    def test_without_extensions_nothing_is_added(self, fhir: FhirClient) -> None:
+    def test_built_in_operations_come_first(self, fhir: FhirClient) -> None:
         rest = body_of(fhir.get("metadata"))["rest"][0]
         assert "operation" not in rest
         patient_entry = next(r for r in rest["resource"] if r["type"] == "Patient")
-        assert [o["name"] for o in patient_entry["operation"]] == ["everything", "validate"]
+        names = [o["name"] for o in patient_entry["operation"]]
+        assert names[:2] == ["everything", "validate"]
+        assert "match" in names  # the default platform wires the EMPI
 
 
 @pytest.fixture
