@@ -1,0 +1,297 @@
+#!/usr/bin/env python3
+"""EMPI speed: online matching against 1,000,000 registered residents, batch relink, FHIR POST Patient.
+
+Residents: the synthetic region's population builder (census pyramid, households, names by frequency,
+valid ID numbers, phones, villages) for ``--people / --copies`` people, repeated ``--copies`` times with
+a birth date shifted by up to a year, a new valid ID number, a new phone and another village, so names
+and birth dates collide as often as in a city of that size. One registration per resident, normalised
+through the EMPI's own feature extraction and stored in a SQLite database under var/bench/ (kept for the
+next run). Then:
+
+1. **relink**: ``rhip empi relink``'s batch over every record (score, cluster, write masters), timed,
+   with the peak memory of the parent and its scoring workers;
+2. **online match** (excluding HTTP): ``--queries`` incoming registrations, half of them re-registrations
+   of residents with the errors of a registration desk, half new people: candidate lookup, scoring and
+   the decision (read only), then the same with the write of the link and master;
+3. **POST Patient end to end**: the real server (``rhip serve``) on that database, POSTing new Patients
+   over HTTP, each matched in the request.
+
+    python bench/empi_speed.py [--people 1000000] [--queries 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import random
+import resource
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, Server, machine, percentiles, write_result
+
+from rhip.core.ids import new_resource_id
+from rhip.db.engine import Database, DatabaseConfig, build_engine
+from rhip.db.migrate import upgrade
+from rhip.empi import repository as sql
+from rhip.empi.blocking import candidate_keys, keys
+from rhip.empi.features import extract
+from rhip.empi.model import default_model
+from rhip.empi.relink import relink
+from rhip.empi.service import EmpiService
+from rhip.empi.tables import AUTO, MATCH
+from rhip.synth.idcard import make_id_number
+from rhip.synth.population import PopulationBuilder
+from rhip.synth.region import Region
+
+ID_CARD = "urn:oid:2.16.156.10011.1.3"
+START = date(2024, 1, 1)
+
+
+class _NoPatients:
+    def read(self, resource_type: str, id: str) -> Any:
+        raise NotImplementedError("the speed benchmark matches features directly")
+
+
+def residents(people: int, copies: int, seed: int) -> list[dict[str, Any]]:
+    """Patient resources of ``people`` residents (see the module docstring)."""
+    region = Region(seed, START)
+    base = PopulationBuilder(region, seed, START, START + timedelta(days=1)).build(people // copies)
+    villages = [v.code for vs in region.villages.values() for v in vs]
+    rng = random.Random(seed)
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    persons = [p for hh in base.households for p in hh.members]
+    for copy in range(copies):
+        for p in persons:
+            birth = p.birth if copy == 0 else min(p.birth + timedelta(days=rng.randrange(-365, 365)), START)
+            village = p.addresses[0][1] if copy == 0 else rng.choice(villages)
+            while True:
+                number = make_id_number(village[:6], birth, rng.randrange(500), p.male)
+                if number not in seen:
+                    seen.add(number)
+                    break
+            phone = (
+                p.phones[0][1]
+                if copy == 0 and p.phones
+                else f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
+            )
+            out.append(patient(new_resource_id(), p.family, p.given, p.male, birth, number, phone, village))
+            if len(out) >= people:
+                return out
+    return out
+
+
+def patient(
+    pid: str,
+    family: str,
+    given: str,
+    male: bool,
+    birth: date,
+    number: str | None,
+    phone: str | None,
+    village: str,
+    mrn_system: str = "urn:rhip:mrn:bench",
+) -> dict[str, Any]:
+    """A registration as an institution sends it."""
+    identifiers = [{"system": mrn_system, "value": pid[:12]}]
+    if number:
+        identifiers.append({"system": ID_CARD, "value": number})
+    resource_: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": pid,
+        "identifier": identifiers,
+        "name": [{"use": "official", "text": family + given, "family": family, "given": [given]}],
+        "gender": "male" if male else "female",
+        "birthDate": birth.isoformat(),
+        "address": [
+            {
+                "use": "home",
+                "text": village,
+                "extension": [{"url": "urn:rhip:ext:division", "valueCode": village}],
+            }
+        ],
+    }
+    if phone:
+        resource_["telecom"] = [{"system": "phone", "value": phone}]
+    return resource_
+
+
+def messy_copy(rng: random.Random, source: dict[str, Any]) -> dict[str, Any]:
+    """A re-registration of a resident elsewhere: new MRN, and a desk's errors."""
+    copy = orjson.loads(orjson.dumps(source))
+    copy["id"] = new_resource_id()
+    copy["identifier"][0] = {"system": "urn:rhip:mrn:elsewhere", "value": copy["id"][:12]}
+    roll = rng.random()
+    if roll < 0.3:
+        copy["identifier"] = copy["identifier"][:1]  # no ID number
+    elif roll < 0.4 and "telecom" in copy:
+        del copy["telecom"]
+    return copy
+
+
+def load(db: Database, service: EmpiService, people: int, copies: int, seed: int) -> list[dict[str, Any]]:
+    """Fill the index with ``people`` residents (unless it holds them already); returns a sample of them."""
+    with db.read() as conn:
+        held = conn.execute(sa.text("SELECT count(*) FROM empi_record")).scalar_one()
+    if held >= people:
+        with db.read() as conn:
+            rows = conn.execute(
+                sa.text("SELECT patient_id, features FROM empi_record ORDER BY random() LIMIT 5000")
+            ).all()
+        return [_as_patient(pid, data) for pid, data in rows]
+    started = time.perf_counter()
+    print(f"building {people:,} residents …", flush=True)
+    patients = residents(people, copies, seed)
+    print(f"  {time.perf_counter() - started:.1f} s; normalising and storing …", flush=True)
+    t0 = time.perf_counter()
+    batch: list[sql.RecordRow] = []
+    block_rows: list[tuple[int, str]] = []
+    stamp = time.time_ns() // 1000
+    for n, p in enumerate(patients, 1):
+        f = extract(p)
+        batch.append(sql.RecordRow(f.patient_id, 1, new_resource_id(), MATCH, AUTO, None, f.to_json(), stamp))
+        block_rows.extend((k, f.patient_id) for k in keys(f))
+        if len(batch) == 50_000 or n == len(patients):
+            with db.write() as conn:
+                sql.bulk_insert_records(conn, batch, block_rows)
+            batch, block_rows = [], []
+    normalise_s = time.perf_counter() - t0
+    print(
+        f"  normalised and stored in {normalise_s:.1f} s ({people / normalise_s:,.0f} records/s)", flush=True
+    )
+    return random.Random(seed).sample(patients, 5000)
+
+
+def _as_patient(pid: str, data: bytes) -> dict[str, Any]:
+    from rhip.empi.features import Features
+
+    f = Features.from_json(pid, data)
+    birth = date.fromisoformat(f.birth_date)
+    number = f.id_number if f.id_trust else None
+    return patient(
+        pid,
+        f.family,
+        f.given,
+        f.sex == "male",
+        birth,
+        number,
+        f.phones[0] if f.phones else None,
+        f.village or f.county,
+    )
+
+
+def main() -> None:
+    """Run the three measurements and print them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=1_000_000)
+    parser.add_argument(
+        "--copies", type=int, default=10, help="how many times the built population is varied"
+    )
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--posts", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--skip-relink", action="store_true")
+    args = parser.parse_args()
+    path = ROOT / "var" / "bench" / f"empi-speed-{args.people}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path}"
+    engine = build_engine(DatabaseConfig(url=url))
+    upgrade(engine)
+    db = Database(engine)
+    model = default_model()
+    service = EmpiService(db, _NoPatients(), model=model)
+    sample = load(db, service, args.people, args.copies, args.seed)
+    results: dict[str, Any] = {"people": args.people, "machine": machine()}
+
+    if not args.skip_relink:
+        t0 = time.perf_counter()
+        summary = relink(service)
+        seconds = time.perf_counter() - t0
+        peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        results["relink"] = {
+            "seconds": round(seconds, 1),
+            "phases": summary.seconds,
+            "pairs": summary.pairs_scored,
+            "masters": summary.masters,
+            "changed": summary.changed_links,
+            "peak_rss_mb": {"parent": round(peak_self), "largest_worker": round(peak_children)},
+        }
+        print(
+            f"relink of {summary.records:,} records: {seconds:.1f} s {summary.seconds}, {summary.pairs_scored:,} "
+            f"pairs, {summary.masters:,} masters; peak RSS parent {peak_self:.0f} MB, worker {peak_children:.0f} MB",
+            flush=True,
+        )
+
+    rng = random.Random(args.seed + 1)
+    incoming = []
+    for k in range(args.queries):
+        if k % 2 == 0:
+            incoming.append(messy_copy(rng, rng.choice(sample)))
+        else:
+            src = rng.choice(sample)
+            fresh = patient(
+                new_resource_id(),
+                src["name"][0]["family"],
+                src["name"][0]["given"][0],
+                rng.random() < 0.5,
+                date(1930, 1, 1) + timedelta(days=rng.randrange(33_000)),
+                None,
+                f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
+                src["address"][0]["extension"][0]["valueCode"],
+            )
+            incoming.append(fresh)
+    features = [service.features(p) for p in incoming]
+    read_ms: list[float] = []
+    for f in features:
+        t = time.perf_counter()
+        with db.read() as conn:
+            service._decide(conn, f, sql.candidate_ids(conn, candidate_keys(f)))
+        read_ms.append((time.perf_counter() - t) * 1000)
+    write_ms: list[float] = []
+    outcomes: dict[str, int] = {}
+    for f in features:
+        t = time.perf_counter()
+        out = service.process_features(f, 1)
+        write_ms.append((time.perf_counter() - t) * 1000)
+        outcomes[out.outcome] = outcomes.get(out.outcome, 0) + 1
+    results["match_ms"] = percentiles(read_ms)
+    results["match_and_link_ms"] = percentiles(write_ms)
+    results["outcomes"] = outcomes
+    print(f"online match (read only, {len(read_ms)} queries): {results['match_ms']}")
+    print(
+        f"online match and link (with writes): {results['match_and_link_ms']} outcomes {outcomes}", flush=True
+    )
+    db.dispose()
+
+    server = Server(url)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        post_ms: list[float] = []
+        for k in range(args.posts):
+            chosen = messy_copy(rng, rng.choice(sample)) if k % 2 == 0 else incoming[k % len(incoming)]
+            body = orjson.dumps({key: v for key, v in chosen.items() if key != "id"})
+            t = time.perf_counter()
+            conn.request("POST", "/fhir/Patient", body, {"Content-Type": "application/fhir+json"})
+            response = conn.getresponse()
+            response.read()
+            post_ms.append((time.perf_counter() - t) * 1000)
+            if response.status != 201:
+                raise SystemExit(f"POST Patient answered {response.status}")
+        results["post_patient_ms"] = percentiles(post_ms)
+        print(f"POST Patient end to end over HTTP ({len(post_ms)}): {results['post_patient_ms']}")
+    finally:
+        server.stop()
+    print(f"written to {write_result('empi_speed', results)}")
+
+
+if __name__ == "__main__":
+    main()
