@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from rhip.bootstrap.container import Platform
+from rhip.bootstrap.container import Platform, build_platform, database
+from rhip.bootstrap.settings import Settings
+from rhip.db.migrate import upgrade
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.search.parse import SearchParser
+
+
+@pytest.fixture
+def platform(settings: Settings) -> Iterator[Platform]:
+    """The platform without the EMPI: these tests count the store's own events and outbox rows."""
+    db = database(settings)
+    upgrade(db.engine)
+    db.dispose()
+    plat = build_platform(settings, empi=False)
+    try:
+        yield plat
+    finally:
+        plat.close()
 
 
 @pytest.fixture

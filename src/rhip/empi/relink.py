@@ -117,9 +117,12 @@ def relink(
     records = [r.decoded() for r in rows]
     summary.records = len(records)
     index = {r.patient_id: i for i, r in enumerate(rows)}
+    # A master a person touched (a record linked, merged or separated by hand) keeps its members together:
+    # the person decided with those records in view.
+    decided = {r.master_id for r in rows if r.origin == MANUAL}
     manual_groups: dict[str, list[int]] = defaultdict(list)
     for i, r in enumerate(rows):
-        if r.origin == MANUAL:
+        if r.master_id in decided:
             manual_groups[r.master_id].append(i)
     t2 = time.perf_counter()
     model = service.model

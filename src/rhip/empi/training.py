@@ -30,6 +30,7 @@ from rhip.empi.features import BORROWED, Features
 from rhip.empi.model import Level, MatchModel
 
 TF_MIN_COUNT = 5  # rarer values are not published in the model (they would identify someone)
+MIN_RECORDS = 500  # below this EM has too few pairs of one person to learn from; keep the default model
 SESSIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     # The feature each session blocks on; the comparisons using that feature are not estimated in it.
     # A comparison takes its m from the first session that estimates it: pairs sharing an ID number are
@@ -71,8 +72,11 @@ def train(
     sample = list(records)
     if len(sample) > opts.max_records:
         sample = rng.sample(sample, opts.max_records)
-    if len(sample) < 2:
-        raise ValueError("training needs at least two records")
+    if len(sample) < MIN_RECORDS:
+        raise ValueError(
+            f"training needs at least {MIN_RECORDS} records (the store holds {len(sample)}); "
+            "until then the packaged model serves"
+        )
     comparisons = [COMPARISONS[n] for n in PROFILES[opts.profile]]
     names = [c.name for c in comparisons]
     say(f"u from {opts.u_pairs:,} random pairs")
