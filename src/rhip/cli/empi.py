@@ -91,7 +91,9 @@ def train(
 
 @empi_app.command()
 def relink(
-    workers: Annotated[int, typer.Option(help="scoring processes (0: one per core)")] = 0,
+    workers: Annotated[
+        int, typer.Option(help="scoring processes (0: one per core; 1 is enough below ~10 million records)")
+    ] = 1,
     load: Annotated[
         bool, typer.Option(help="first normalise Patients the index lacks or holds at an older version")
     ] = True,

@@ -13,6 +13,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rhip.empi.blocking import MAX_BLOCK, rule_values
 from rhip.empi.features import TRUSTED, Features
@@ -22,9 +23,8 @@ from rhip.empi.model import MatchModel
 _STATE: dict[str, object] = {}  # what forked workers inherit (records, blocks, model)
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredPair:
-    """A pair of record indexes with its weight and any rule that applied."""
+class ScoredPair(NamedTuple):
+    """A pair of record indexes with its weight and any rule that applied (a tuple: cheap to pickle)."""
 
     a: int
     b: int
@@ -43,19 +43,29 @@ class Clustering:
     pairs_scored: int = 0
 
 
-def blocks_of(records: Sequence[Features]) -> dict[str, list[int]]:
-    """Record indexes by blocking-rule value (blocks larger than MAX_BLOCK dropped)."""
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, f in enumerate(records):
-        for value in rule_values(f):
+def blocks_of(records: Sequence[Features]) -> tuple[dict[int, list[int]], list[tuple[int, ...]]]:
+    """Record indexes by blocking-rule value (blocks larger than MAX_BLOCK dropped), and each record's keys.
+
+    Keys are the values' built-in hashes: a million records have some eight million values, and an int
+    key costs a third of the memory of the string (the hash is stable within this process and its forked
+    workers, which is all it must be; a collision only adds a comparison).
+    """
+    blocks: dict[int, list[int]] = defaultdict(list)
+    hashed = [tuple(map(hash, rule_values(f))) for f in records]
+    for i, values in enumerate(hashed):
+        for value in values:
             blocks[value].append(i)
-    return {k: v for k, v in blocks.items() if 1 < len(v) <= MAX_BLOCK}
+    kept = {k: v for k, v in blocks.items() if 1 < len(v) <= MAX_BLOCK}
+    blocks.clear()
+    keys_of = [tuple(k for k in values if k in kept) for values in hashed]
+    del hashed
+    return kept, keys_of
 
 
 def _score_slice(bounds: tuple[int, int]) -> tuple[list[ScoredPair], int]:
     records: Sequence[Features] = _STATE["records"]  # type: ignore[assignment]
-    keys_of: list[list[str]] = _STATE["keys"]  # type: ignore[assignment]
-    blocks: dict[str, list[int]] = _STATE["blocks"]  # type: ignore[assignment]
+    keys_of: list[tuple[int, ...]] = _STATE["keys"]  # type: ignore[assignment]
+    blocks: dict[int, list[int]] = _STATE["blocks"]  # type: ignore[assignment]
     model: MatchModel = _STATE["model"]  # type: ignore[assignment]
     keep = model.review_weight
     out: list[ScoredPair] = []
@@ -71,9 +81,14 @@ def _score_slice(bounds: tuple[int, int]) -> tuple[list[ScoredPair], int]:
             if j <= i:
                 continue
             scored += 1
-            pair = score_pair(model, a, records[j])
-            if pair.veto or pair.weight >= keep:
-                out.append(ScoredPair(i, j, pair.weight, pair.veto, pair.cap))
+            b = records[j]
+            pair = score_pair(model, a, b)
+            if pair.veto:
+                # Clustering refuses to join two trusted ID numbers by itself; only other vetoes travel.
+                if pair.veto != "different-id-numbers":
+                    out.append(ScoredPair(i, j, pair.weight, pair.veto, pair.cap))
+            elif pair.weight >= keep:
+                out.append(ScoredPair(i, j, pair.weight, None, pair.cap))
     return out, scored
 
 
@@ -84,8 +99,7 @@ def score_all(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[ScoredPair], int]:
     """Every blocked pair scored; returns the pairs that matter and how many were scored."""
-    blocks = blocks_of(records)
-    keys_of = [[k for k in rule_values(f) if k in blocks] for f in records]
+    blocks, keys_of = blocks_of(records)
     _STATE.update(records=records, keys=keys_of, blocks=blocks, model=model)
     n = len(records)
     step = 20_000
@@ -127,18 +141,24 @@ def cluster(
     """
     n = len(records)
     parent = list(range(n))
-    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    # Only clusters of two or more have entries: a million singletons need no list, set or dict entry each.
+    members: dict[int, list[int]] = {}
     apart: dict[int, set[int]] = defaultdict(set)  # root -> records that must not join it
-    ids: dict[int, set[str]] = {
-        i: {f.id_number} for i, f in enumerate(records) if f.id_trust == TRUSTED and f.id_number
-    }
+    ids: dict[int, set[str]] = {}  # root -> the trusted ID numbers of a joined cluster
     joined_by: list[float | None] = [None] * n
+    nothing: frozenset[int] = frozenset()
 
     def find(x: int) -> int:
         while parent[x] != x:
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
+
+    def ids_of(root: int) -> set[str]:
+        if root in ids:
+            return ids[root]
+        f = records[root]
+        return {f.id_number} if f.id_trust == TRUSTED and f.id_number else set()
 
     for a, b in no_match:
         apart[a].add(b)
@@ -151,19 +171,24 @@ def cluster(
     def union(ra: int, rb: int, force: bool = False) -> bool:
         if ra == rb:
             return True
-        if len(members[ra]) < len(members[rb]):
+        if len(members.get(ra, (ra,))) < len(members.get(rb, (rb,))):
             ra, rb = rb, ra
+        joining = members.get(rb, [rb])
         if not force:
-            if any(m in apart[ra] for m in members[rb]):
+            if any(m in apart.get(ra, nothing) for m in joining):
                 return False
-            ia, ib = ids.get(ra), ids.get(rb)
+            ia, ib = ids_of(ra), ids_of(rb)
             if ia and ib and not (ia & ib):
                 return False
+        merged_ids = ids_of(ra) | ids_of(rb)
         parent[rb] = ra
-        members[ra].extend(members.pop(rb))
-        apart[ra] |= apart.pop(rb, set())
-        if rb in ids:
-            ids.setdefault(ra, set()).update(ids.pop(rb))
+        members.setdefault(ra, [ra]).extend(joining)
+        members.pop(rb, None)
+        if rb in apart:
+            apart[ra] |= apart.pop(rb)
+        ids.pop(rb, None)
+        if merged_ids:
+            ids[ra] = merged_ids
         return True
 
     for group in together:

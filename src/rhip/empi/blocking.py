@@ -34,12 +34,13 @@ def rule_values(f: Features) -> Iterator[str]:
             yield f"nb:{f.pinyin}:{birth}"
         if place:
             yield f"np:{f.pinyin}:{place}"
-    if f.family and f.given:
-        # Latin names: either order, by birth year; and each part with the full birth date.
+    if f.family and birth:
+        yield f"fb:{f.family}:{birth}"  # a given name mistyped beyond a homophone
+    if f.family and f.given and not f.county:
+        # Latin names: either order, by birth year; the given name with the birth date (a surname typo).
         first, second = sorted((f.family, f.given))
         yield f"ns:{first}:{second}:{birth[:4]}"
         if birth:
-            yield f"fb:{f.family}:{birth}"
             yield f"gb:{f.given}:{birth}"
     if f.family and f.given and not f.county:
         # Latin data sets corrupt every field somewhere: each name with the locality, and the street.

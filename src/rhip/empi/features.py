@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
+from sys import intern
 from typing import Any
 
 import orjson
@@ -74,8 +75,15 @@ class Features:
 
     @classmethod
     def from_json(cls, patient_id: str, data: bytes | str) -> Features:
-        """Rebuild from :meth:`to_json`."""
+        """Rebuild from :meth:`to_json`.
+
+        Fields with few distinct values (divisions, surnames, birth dates, sex, source) are interned: a
+        relink holds a million records, and one shared string instead of a million copies saves about
+        a third of their memory.
+        """
         values = orjson.loads(data)
+        for k in _SHARED:
+            values[k] = intern(values[k])
         values[_PHONES] = tuple(values[_PHONES])
         values[_CARDS] = tuple(tuple(c) for c in values[_CARDS])
         values[_IDENTIFIERS] = tuple(tuple(c) for c in values[_IDENTIFIERS])
@@ -105,6 +113,28 @@ class Features:
 
 FIELDS = tuple(f.name for f in fields(Features))
 _PHONES = FIELDS.index("phones") - 1
+_SHARED = tuple(
+    FIELDS.index(name) - 1
+    for name in (
+        "name",
+        "family",
+        "given",
+        "pinyin",
+        "family_pinyin",
+        "given_pinyin",
+        "placeholder",
+        "birth_date",
+        "sex",
+        "id_flags",
+        "county",
+        "township",
+        "village",
+        "postcode",
+        "city",
+        "state",
+        "source",
+    )
+)
 _CARDS = FIELDS.index("cards") - 1
 _IDENTIFIERS = FIELDS.index("identifiers") - 1
 

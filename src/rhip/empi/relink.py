@@ -103,7 +103,7 @@ def relink(
     service: EmpiService,
     patients: Iterable[StoredResource] | None = None,
     *,
-    workers: int = 0,
+    workers: int = 1,
     progress: Progress | None = None,
 ) -> RelinkSummary:
     """Load (when ``patients`` is given), then re-evaluate every link; manual decisions are kept."""
@@ -112,12 +112,16 @@ def relink(
     if patients is not None:
         summary.loaded = load(service, patients, progress)
     t1 = time.perf_counter()
+    rows: list[sql.RecordRow] = []
+    records: list[Features] = []
     with service.db.read() as conn:
-        rows = list(sql.all_records(conn))
+        for row in sql.all_records(conn):
+            records.append(row.decoded())
+            row.features = b""  # decoded: a million encoded copies need not stay in memory
+            rows.append(row)
         separated = sql.all_no_match(conn)
-    records = [r.decoded() for r in rows]
     summary.records = len(records)
-    index = {r.patient_id: i for i, r in enumerate(rows)}
+    index = {r.patient_id: i for i, r in enumerate(rows)} if separated else {}
     # A master a person touched (a record linked, merged or separated by hand) keeps its members together:
     # the person decided with those records in view.
     decided = {r.master_id for r in rows if r.origin == MANUAL}
@@ -197,21 +201,49 @@ def _write(
     members: dict[str, list[int]] = defaultdict(list)
     for i, m in enumerate(masters):
         members[m].append(i)
-    touched = {masters[i] for i in changed} | {rows[i].master_id for i in changed}
+    touched = sorted({masters[i] for i in changed} | {rows[i].master_id for i in changed})
+    chunk = 50_000  # rows built and written a chunk at a time: a million at once would double the memory
     with service.db.write() as conn:
-        sql.set_links(
-            conn,
-            [
-                (
-                    rows[i].patient_id,
-                    masters[i],
-                    POSSIBLE_MATCH if i in review_best else MATCH,
-                    weights[i],
-                    stamp,
-                )
-                for i in changed
-            ],
-        )
+        for lo in range(0, len(changed), chunk):
+            part = changed[lo : lo + chunk]
+            sql.set_links(
+                conn,
+                [
+                    (
+                        rows[i].patient_id,
+                        masters[i],
+                        POSSIBLE_MATCH if i in review_best else MATCH,
+                        weights[i],
+                        stamp,
+                    )
+                    for i in part
+                ],
+            )
+            sql.add_history(
+                conn,
+                [
+                    {
+                        "at_us": stamp,
+                        "action": "relink",
+                        "patient_id": rows[i].patient_id,
+                        "master_id": masters[i],
+                        "previous_master_id": rows[i].master_id,
+                        "state": MATCH,
+                        "origin": rows[i].origin,
+                        "weight": weights[i],
+                        "actor": SYSTEM,
+                        "detail": None,
+                    }
+                    for i in part
+                ],
+            )
+            outbox.append(
+                conn,
+                [
+                    ("PatientLinked", "Patient", rows[i].patient_id, rows[i].version, masters[i], stamp)
+                    for i in part
+                ],
+            )
         sql.replace_open_reviews(
             conn,
             [
@@ -219,49 +251,26 @@ def _write(
                 for i, (j, w, reason) in review_best.items()
             ],
         )
-        history = [
-            {
-                "at_us": stamp,
-                "action": "relink",
-                "patient_id": rows[i].patient_id,
-                "master_id": masters[i],
-                "previous_master_id": rows[i].master_id,
-                "state": MATCH,
-                "origin": rows[i].origin,
-                "weight": weights[i],
-                "actor": SYSTEM,
-                "detail": None,
-            }
-            for i in changed
-        ]
-        for start in range(0, len(history), 50_000):
-            sql.add_history(conn, history[start : start + 50_000])
-        outbox.append(
-            conn,
-            [
-                ("PatientLinked", "Patient", rows[i].patient_id, rows[i].version, masters[i], stamp)
-                for i in changed
-            ],
-        )
-        created: list[tuple[str, bytes]] = []
-        bumped: list[tuple[str, int, str, bytes | None]] = []
-        for master in touched:
-            idx = members.get(master)
-            version = existing.get(master)
-            if not idx:
-                if version is not None:
-                    bumped.append((master, version + 1, "retired", None))
-                continue
-            sources = [Source(records[i], rows[i].updated_us) for i in idx]
-            content = orjson.dumps(
-                golden(master, sources, service.config.survivorship, service.config.trusted_sources)
-            )
-            if version is None:
-                created.append((master, content))
-            else:
-                bumped.append((master, version + 1, "active", content))
-            if progress and (len(created) + len(bumped)) % 10_000 == 0:
-                progress("masters", 10_000, len(touched))
-        sql.insert_masters(conn, created, stamp)
-        sql.update_masters(conn, bumped, stamp)
+        for lo in range(0, len(touched), chunk):
+            created: list[tuple[str, bytes]] = []
+            bumped: list[tuple[str, int, str, bytes | None]] = []
+            for master in touched[lo : lo + chunk]:
+                idx = members.get(master)
+                version = existing.get(master)
+                if not idx:
+                    if version is not None:
+                        bumped.append((master, version + 1, "retired", None))
+                    continue
+                sources = [Source(records[i], rows[i].updated_us) for i in idx]
+                content = orjson.dumps(
+                    golden(master, sources, service.config.survivorship, service.config.trusted_sources)
+                )
+                if version is None:
+                    created.append((master, content))
+                else:
+                    bumped.append((master, version + 1, "active", content))
+            sql.insert_masters(conn, created, stamp)
+            sql.update_masters(conn, bumped, stamp)
+            if progress:
+                progress("masters", len(touched[lo : lo + chunk]), len(touched))
     return len(changed), len(members)

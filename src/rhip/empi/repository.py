@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from rhip.db.dialect import insert_rows, lock_key
+from rhip.db.dialect import execute_many, insert_rows, lock_key
 from rhip.empi.blocking import MAX_BLOCK
 from rhip.empi.features import Features
 from rhip.empi.tables import (
@@ -33,7 +33,7 @@ _RECORD_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class RecordRow:
     """One source record and its link."""
 
@@ -174,16 +174,12 @@ def set_link(
 
 def set_links(conn: Connection, links: Sequence[tuple[str, str, str, float | None, int]]) -> None:
     """Change many links ``(patient id, master id, state, weight, updated_us)`` (relink)."""
-    stmt = (
-        update(empi_record)
-        .where(empi_record.c.patient_id == bindparam("pid"))
-        .values(
-            master_id=bindparam("m"), state=bindparam("s"), weight=bindparam("w"), updated_us=bindparam("t")
-        )
+    _begun(conn)
+    execute_many(
+        conn,
+        "UPDATE empi_record SET master_id = {m}, state = {m}, weight = {m}, updated_us = {m} WHERE patient_id = {m}",
+        [(m, s, w, t, p) for p, m, s, w, t in links],
     )
-    for start in range(0, len(links), 50_000):
-        chunk = links[start : start + 50_000]
-        conn.execute(stmt, [{"pid": p, "m": m, "s": s, "w": w, "t": t} for p, m, s, w, t in chunk])
 
 
 def remove_record(conn: Connection, patient_id: str) -> None:
@@ -284,16 +280,12 @@ def update_masters(
     conn: Connection, masters: Sequence[tuple[str, int, str, bytes | None]], now_us: int
 ) -> None:
     """Bump many masters ``(master id, new version, status, golden JSON or None)``."""
-    if not masters:
-        return
-    stmt = (
-        update(empi_master)
-        .where(empi_master.c.master_id == bindparam("mid"))
-        .values(
-            version=bindparam("v"), status=bindparam("st"), content=bindparam("c"), updated_us=bindparam("t")
-        )
+    _begun(conn)
+    execute_many(
+        conn,
+        "UPDATE empi_master SET version = {m}, status = {m}, content = {m}, updated_us = {m} WHERE master_id = {m}",
+        [(v, st, c, now_us, m) for m, v, st, c in masters],
     )
-    conn.execute(stmt, [{"mid": m, "v": v, "st": st, "c": c, "t": now_us} for m, v, st, c in masters])
 
 
 def search_masters(conn: Connection, ids: Sequence[str] | None, limit: int, offset: int) -> list[Any]:
@@ -428,10 +420,27 @@ def close_review(conn: Connection, review_id: int, status: str, actor: str, now_
     )
 
 
+_HISTORY_COLUMNS = (
+    "at_us",
+    "action",
+    "patient_id",
+    "master_id",
+    "previous_master_id",
+    "state",
+    "origin",
+    "weight",
+    "actor",
+    "detail",
+)
+
+
 def add_history(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Append link-history rows (dicts of empi_history columns)."""
     if rows:
-        conn.execute(empi_history.insert(), list(rows))
+        _begun(conn)
+        insert_rows(
+            conn, empi_history, _HISTORY_COLUMNS, [tuple(r[c] for c in _HISTORY_COLUMNS) for r in rows]
+        )
 
 
 def history(conn: Connection, patient_id: str | None, master_id: str | None, limit: int) -> list[Any]:
