@@ -1,8 +1,9 @@
 """Batch linkage: every record against its blocks, then clusters that never join two vetoed records.
 
-Used by ``rhip empi relink`` and the accuracy benchmark. Pairs are scored in worker processes (forked, so
-the records and blocks are shared copy-on-write); only pairs that can matter come back: those above the
-review threshold and those a rule vetoed. Clustering takes links strongest first and joins two clusters
+Used by ``rhip empi relink`` and the accuracy benchmark. Pairs are scored in this process, or in forked
+worker processes for very large regions (they share the records copy-on-write, but touching them copies
+pages, so below ten million records one process is both fast enough and half the memory). Only pairs that
+can matter are kept: those above the review threshold and those a rule vetoed. Clustering takes links strongest first and joins two clusters
 only when no vetoed or manually separated pair would end up inside, and their trusted ID numbers agree.
 """
 
