@@ -77,6 +77,16 @@ def cards(a: Features, b: Features) -> int:
     return 1 if near else 2
 
 
+def issued_cards(a: Features, b: Features) -> int:
+    """Chinese cards (健康卡, 医保卡, 健康档案编号): same, different.
+
+    They are issued in sequence, so two people of one household or township are often one digit apart: a
+    near miss is no evidence of one person (on the synthetic region it merged namesakes).
+    """
+    level = cards(a, b)
+    return level if level in (NULL, 0) else 1
+
+
 # -- names --------------------------------------------------------------------------------------------
 
 
@@ -261,6 +271,7 @@ COMPARISONS: dict[str, Comparison] = {
     for c in (
         Comparison("id_number", ("exact", "exact-doubtful", "typo", "different"), id_number),
         Comparison("cards", ("same", "typo", "different"), cards),
+        Comparison("issued_cards", ("same", "different"), issued_cards),
         Comparison(
             "name",
             ("exact", "same-pinyin", "similar", "surname-only", "given-only", "different"),
@@ -300,7 +311,7 @@ COMPARISONS: dict[str, Comparison] = {
 # Which comparisons a model uses. ``cn``: Chinese residents (the default); ``latin``: records with
 # Latin-script names and street addresses (foreign residents; the FEBRL benchmark data).
 PROFILES: dict[str, tuple[str, ...]] = {
-    "cn": ("id_number", "cards", "name", "placeholder", "birth_date", "sex", "contact"),
+    "cn": ("id_number", "issued_cards", "name", "placeholder", "birth_date", "sex", "contact"),
     "latin": (
         "cards",
         "family",
