@@ -189,3 +189,22 @@ def test_review_item_is_decided_and_the_decision_sticks(plat: Platform) -> None:
         },
     )
     assert master(plat, a) != master(plat, b)
+
+
+def test_relink_reloads_a_newer_version_and_keeps_its_master(settings: Settings) -> None:
+    p = build(settings, online=False)
+    try:
+        service = empi(p)
+        assert p.parser is not None
+        a = store(p, patient(id_no=NUMBER))
+        relink(service, export_resources(p.repository, p.parser, ["Patient"]))
+        before = master(p, a)
+        p.repository.update("Patient", a, {**patient(id_no=NUMBER, phone="13911119999"), "id": a})
+        again = relink(service, export_resources(p.repository, p.parser, ["Patient"]))
+        assert again.loaded == 1 and again.records == 1
+        assert master(p, a) == before
+        with p.db.read() as conn:
+            row = sql.get_record(conn, a)
+        assert row is not None and row.version == 2 and row.decoded().phones == ("13911119999",)
+    finally:
+        p.close()

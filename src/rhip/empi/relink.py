@@ -66,18 +66,13 @@ def load(service: EmpiService, patients: Iterable[StoredResource], progress: Pro
             block_rows.extend((k, f.patient_id) for k in keys(f))
         block_rows.sort()  # the block table is a B-tree on the key: inserting in key order keeps it local
         with service.db.write() as conn:
-            stale = [r.patient_id for r in rows if r.patient_id in known]
-            for pid in stale:
-                existing = sql.get_record(conn, pid)
-                if existing is not None:
-                    for r in rows:
-                        if r.patient_id == pid:
-                            r.master_id, r.origin, r.state = (
-                                existing.master_id,
-                                existing.origin,
-                                existing.state,
-                            )
-                    sql.remove_record(conn, pid)
+            # A newer version of a record keeps its link; relinking decides whether it still holds.
+            for r in rows:
+                if r.patient_id in known:
+                    existing = sql.get_record(conn, r.patient_id)
+                    if existing is not None:
+                        r.master_id, r.origin, r.state = existing.master_id, existing.origin, existing.state
+                        sql.remove_record(conn, r.patient_id)
             sql.bulk_insert_records(conn, rows, block_rows)
         loaded += len(rows)
         if progress:
