@@ -63,14 +63,6 @@ def hash_key(value: str) -> int:
     return int.from_bytes(blake2b(value.encode(), digest_size=8).digest(), "big") >> 1
 
 
-def lookup_values(f: Features) -> Iterator[str]:
-    """Keys that only find a record again (PIX by any identifier, PDQ by pinyin), not candidates."""
-    for system, value in f.identifiers:
-        yield identifier_value(system, value)
-    if f.pinyin:
-        yield pinyin_value(f.pinyin)
-
-
 def identifier_value(system: str, value: str) -> str:
     """The lookup key of an identifier (PIX)."""
     return f"x:{system}|{value.strip()}"
@@ -87,7 +79,12 @@ def candidate_keys(f: Features) -> list[int]:
     return list(dict.fromkeys(hash_key(v) for v in values))
 
 
-def keys(f: Features) -> list[int]:
-    """The hashed blocking and lookup keys of a record, without repeats."""
-    values = [*rule_values(f), *lookup_values(f)]
-    return list(dict.fromkeys(hash_key(v) for v in values))
+def keys(f: Features, candidates: list[int] | None = None) -> list[int]:
+    """Every key stored for a record: its candidate keys (``candidates`` when already computed) and its pinyin.
+
+    The pinyin alone only finds a record again (PDQ): a common name would bring hundreds of candidates.
+    """
+    found = candidate_keys(f) if candidates is None else candidates
+    if not f.pinyin:
+        return found
+    return list(dict.fromkeys([*found, hash_key(pinyin_value(f.pinyin))]))

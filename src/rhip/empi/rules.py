@@ -25,6 +25,7 @@ from __future__ import annotations
 from rapidfuzz.distance import JaroWinkler
 
 from rhip.empi.features import TRUSTED, Features
+from rhip.empi.normalize.idnumber import one_slip
 
 # A name carried by more than 1 in 5,000 residents counts as common (王伟, 张伟, 李娜).
 COMMON_NAME_SHARE = 2e-4
@@ -45,7 +46,7 @@ def veto(a: Features, b: Features, *, unflagged_twins: bool = True) -> str | Non
         a.id_trust == TRUSTED
         and b.id_trust == TRUSTED
         and a.id_number != b.id_number
-        and not _one_typo(a.id_number, b.id_number)
+        and not one_slip(a.id_number, b.id_number)
     ):
         return "different-id-numbers"
     cards_agree = any(c in b.cards for c in a.cards)
@@ -64,7 +65,7 @@ def veto(a: Features, b: Features, *, unflagged_twins: bool = True) -> str | Non
         and a.birth_date
         and b.birth_date
         and a.birth_date != b.birth_date
-        and not _one_typo(a.birth_date, b.birth_date)
+        and not one_slip(a.birth_date, b.birth_date)
     ):
         return "newborn-siblings"
     if a.birth_date and a.birth_date == b.birth_date:
@@ -102,12 +103,12 @@ def _generation_apart(x: str, y: str) -> bool:
         return False
     if abs(int(x[:4]) - int(y[:4])) < 12:
         return False
-    return not (len(x) == len(y) and _one_typo(x, y))
+    return not one_slip(x, y)
 
 
 def _near_cards(a: Features, b: Features) -> bool:
     """A person-level card of the same kind one typo apart."""
-    return any(k == kb and _one_typo(v, vb) for k, v in a.cards for kb, vb in b.cards)
+    return any(k == kb and one_slip(v, vb) for k, v in a.cards for kb, vb in b.cards)
 
 
 def _given_differs(a: Features, b: Features) -> bool:
@@ -133,12 +134,3 @@ def _same_home(a: Features, b: Features) -> bool:
     ):
         return True
     return any(p in b.phones for p in a.phones)
-
-
-def _one_typo(x: str, y: str) -> bool:
-    if len(x) != len(y):
-        return False
-    diff = [i for i in range(len(x)) if x[i] != y[i]]
-    if len(diff) == 1:
-        return True
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]

@@ -28,7 +28,7 @@ from rhip.db import outbox
 from rhip.empi import repository as sql
 from rhip.empi.blocking import candidate_keys, keys
 from rhip.empi.events import PatientLinked, PatientUnlinked
-from rhip.empi.features import Features, extract
+from rhip.empi.features import CARD_SYSTEMS, Features, extract
 from rhip.empi.matching import LINK, NEW, REVIEW, Decision, decide, score_masters
 from rhip.empi.model import MatchModel, default_model
 from rhip.empi.survivorship import Source, golden
@@ -103,7 +103,7 @@ class EmpiService:
         self.config = config or EmpiConfig()
         self.events = events
         self._model = model
-        self._card_systems: dict[str, str] | None = None
+        self._card_systems = {**CARD_SYSTEMS, **self.config.card_systems}
 
     # -- the model --------------------------------------------------------------------------------------
 
@@ -125,10 +125,6 @@ class EmpiService:
 
     def features(self, patient: dict[str, Any]) -> Features:
         """The features of a Patient resource under this configuration."""
-        if self._card_systems is None:
-            from rhip.empi.features import CARD_SYSTEMS
-
-            self._card_systems = {**CARD_SYSTEMS, **self.config.card_systems}
         return extract(patient, self._card_systems)
 
     # -- online matching ----------------------------------------------------------------------------------
@@ -161,7 +157,8 @@ class EmpiService:
 
     def process_features(self, f: Features, version: int, *, force: bool = False) -> MatchOutcome:
         """Match a record's features and store the outcome (the Patient is already stored)."""
-        blocking = keys(f)
+        found = candidate_keys(f)
+        blocking = keys(f, found)
         data = f.to_json()
         published: list[Event] = []
         with self.db.write() as conn:
@@ -177,7 +174,7 @@ class EmpiService:
                     self.refresh_master(conn, existing.master_id, stamp)
                     kept = "manual" if existing.origin == MANUAL else "unchanged"
                     return MatchOutcome(f.patient_id, existing.master_id, kept, existing.weight)
-            decision = self._decide(conn, f, sql.candidate_ids(conn, candidate_keys(f)))
+            decision = self._decide(conn, f, sql.candidate_ids(conn, found))
             outcome = self._apply(conn, f, version, data, blocking, existing, decision, stamp, published)
         self.publish(published)
         return outcome

@@ -106,10 +106,14 @@ def contradictions(idn: IdNumber, birth_date: str | None, sex: str | None) -> tu
 
 def is_typo_of(a: str, b: str) -> bool:
     """Whether two 18-character values differ by one substituted character or one adjacent transposition."""
-    if len(a) != 18 or len(b) != 18:
+    return len(a) == 18 and len(b) == 18 and one_slip(a.upper(), b.upper())
+
+
+def one_slip(a: str, b: str) -> bool:
+    """Whether two values of the same length differ by one substituted character or one adjacent swap."""
+    if len(a) != len(b):
         return False
-    a, b = a.upper(), b.upper()
-    diffs = [i for i in range(18) if a[i] != b[i]]
+    diffs = [i for i in range(len(a)) if a[i] != b[i]]
     if len(diffs) == 1:
         return True
     if len(diffs) == 2:
