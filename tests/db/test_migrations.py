@@ -13,6 +13,7 @@ from sqlalchemy import Column, Engine, Integer, MetaData, inspect, text
 
 import rhip.db.outbox
 import rhip.empi.tables
+import rhip.exchange.rejects.tables
 import rhip.store.tables
 from rhip.db import dialect
 from rhip.db.metadata import metadata
@@ -39,6 +40,7 @@ TABLES = {
     "empi_review",
     "empi_history",
     "empi_model",
+    "exchange_reject",
 }
 
 

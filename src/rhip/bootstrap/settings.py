@@ -100,6 +100,39 @@ class EmpiSettings(BaseModel):
     )
 
 
+class MllpSettings(BaseModel):
+    """The HL7 v2 listener (MLLP) of `rhip serve`."""
+
+    enabled: bool = Field(True, description="listen for HL7 v2 over MLLP beside HTTP")
+    host: str = "127.0.0.1"
+    port: int = Field(2575, ge=1, le=65535)
+    tls_cert: str | None = Field(None, description="PEM certificate file: MLLP over TLS when set")
+    tls_key: str | None = Field(None, description="PEM private key file of tls_cert")
+    tls_client_ca: str | None = Field(
+        None, description="PEM CA bundle: require client certificates it signed"
+    )
+    default_charset: str | None = Field(
+        None, description="charset of messages without MSH-18 (default: UTF-8 when valid, else GB 18030)"
+    )
+    charsets: dict[str, str] = Field(
+        default_factory=dict,
+        description="sending facility (MSH-4) or peer IP -> charset, for HIS that send GBK without MSH-18",
+    )
+    max_message_kb: int = Field(4096, ge=1, description="largest accepted message")
+    idle_timeout_s: float = Field(600.0, gt=0, description="close connections silent this long")
+    batch_linger_ms: float = Field(
+        2.0, ge=0, description="how long to gather messages of several connections into one commit"
+    )
+    batch_max: int = Field(64, ge=1, description="most messages committed together")
+
+
+class ExchangeSettings(BaseModel):
+    """HL7 v2, HL7 v3 and CDA doors."""
+
+    mllp: MllpSettings = MllpSettings()
+    max_xml_mb: int = Field(20, ge=1, description="largest accepted HL7 v3 request or CDA document")
+
+
 class Settings(BaseSettings):
     """Every setting of the platform."""
 
@@ -113,6 +146,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     fhir: FhirSettings = FhirSettings()
     empi: EmpiSettings = EmpiSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
     timezone: str = Field("Asia/Shanghai", description="zone of dates without an offset, and of display")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
