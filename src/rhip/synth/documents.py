@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rhip.synth.cda import RENDERERS
-from rhip.synth.cda.context import DocumentContext
+from rhip.cda.write import RENDERERS
+from rhip.cda.write.context import DocumentContext
 
 if TYPE_CHECKING:
     from rhip.synth.care import Visit

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from rhip.cda.fhirread import ref_id
 from rhip.synth import systems as s
-from rhip.synth.fhirread import ref_id
 
 Resource = Mapping[str, Any]
 

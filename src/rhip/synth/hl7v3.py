@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
+from rhip.cda.fhirread import identifier, person_name, ts
 from rhip.synth import systems as s
-from rhip.synth.fhirread import identifier, person_name, ts
 
 Resource = Mapping[str, Any]
 

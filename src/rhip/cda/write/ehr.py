@@ -7,8 +7,10 @@ are not valid CDA; the layout here reuses the WS/T 500 patterns for the same kin
 
 from __future__ import annotations
 
-from rhip.synth import systems as s
-from rhip.synth.cda.clinical import (
+from rhip.cda import systems as s
+from rhip.cda.errors import DocumentContentMissing
+from rhip.cda.fhirread import Resource, coding, extension, text, ts
+from rhip.cda.write.clinical import (
     diagnosis_line,
     diagnosis_section,
     icd10,
@@ -19,9 +21,9 @@ from rhip.synth.cda.clinical import (
     medication_section,
     vitals_section,
 )
-from rhip.synth.cda.context import DocumentContext
-from rhip.synth.cda.header import DocumentType, document
-from rhip.synth.cda.markup import (
+from rhip.cda.write.context import DocumentContext
+from rhip.cda.write.header import DocumentType, document
+from rhip.cda.write.markup import (
     ICD10,
     de,
     entry,
@@ -32,7 +34,6 @@ from rhip.synth.cda.markup import (
     v_cd,
     v_st,
 )
-from rhip.synth.fhirread import Resource, coding, extension, text, ts
 
 REFERRAL = DocumentType("HSDC00.05", "2.16.156.10011.2.1.1.20", "转诊（院）记录", "WS/T 483.20")
 HYPERTENSION_FOLLOWUP = DocumentType(
@@ -54,7 +55,9 @@ _CASE_CLASS_URL = "urn:rhip:ext:case-classification"
 def referral(ctx: DocumentContext) -> bytes:
     """HSDC00.05 转诊（院）记录: why and where the patient is sent, with diagnoses, findings and drugs."""
     if ctx.destination is None:
-        raise ValueError("a referral needs DocumentContext.destination (the receiving Organization)")
+        raise DocumentContentMissing(
+            "a referral needs DocumentContext.destination (the receiving Organization)"
+        )
     when = ts(ctx.effective_time)
     reason = ctx.referral_reason or "；".join(diagnosis_line(c) for c in ctx.conditions) or "进一步诊治"
     target = str(ctx.destination.get("name", ""))
@@ -158,7 +161,7 @@ def _visit(ctx: DocumentContext) -> str:
 def immunization_report(ctx: DocumentContext) -> bytes:
     """HSDB03.01 预防接种报告: each dose given, with vaccine, lot, maker, route, site and vaccinator."""
     if not ctx.immunizations:
-        raise ValueError("an immunization report needs at least one Immunization")
+        raise DocumentContentMissing("an immunization report needs at least one Immunization")
     body = [
         section(
             "11369-6",
@@ -219,7 +222,7 @@ def infectious_disease_report(ctx: DocumentContext) -> bytes:
     """HSDB03.02 传染病报告: the notifiable case with its ICD-10 and report-card codes and case class."""
     cases = [c for c in ctx.conditions if _is_notifiable(c)] or list(ctx.conditions)
     if not cases:
-        raise ValueError("an infectious-disease report needs the notifiable Condition")
+        raise DocumentContentMissing("an infectious-disease report needs the notifiable Condition")
     lines: list[str] = []
     entries: list[str] = []
     for case in cases:

@@ -1,4 +1,5 @@
-"""Readers of the FHIR shapes the generator emits (``tests/synth/examples.py``), shared by the format writers."""
+"""Readers of FHIR R4 resources as plain dicts (the shapes the platform stores), shared by the CDA writers
+and the synthetic generator's HL7 v2 and v3 writers."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from rhip.synth.fhirread import Resource
+from rhip.cda.fhirread import Resource
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +32,7 @@ class DocumentContext:
     referral_reason: str | None = None
     set_id: str | None = None  # defaults to document_id: every document starts its own set
     version: int = 1
+    allergies: Sequence[Resource] = ()  # AllergyIntolerance
+    procedures: Sequence[Resource] = ()  # Procedure
+    service_requests: Sequence[Resource] = ()  # the orders a report answers (电子申请单)
+    family_history: Sequence[Resource] = ()  # FamilyMemberHistory

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from rhip.synth import systems as s
-from rhip.synth.cda.context import DocumentContext
-from rhip.synth.cda.header import STAFF, assigned_person, organization
-from rhip.synth.cda.markup import (
+from rhip.cda import systems as s
+from rhip.cda.fhirread import Resource, coding, has_category, oid, person_name, text, ts
+from rhip.cda.write.context import DocumentContext
+from rhip.cda.write.header import STAFF, assigned_person, organization
+from rhip.cda.write.markup import (
     ICD10,
     INTERPRETATION,
     LOINC,
@@ -33,7 +34,6 @@ from rhip.synth.cda.markup import (
     v_pq,
     v_st,
 )
-from rhip.synth.fhirread import Resource, coding, has_category, oid, person_name, text, ts
 
 ATC = "2.16.840.1.113883.6.73"
 PRESCRIPTION_NO = "2.16.156.10011.1.20"
@@ -252,7 +252,7 @@ def _route(concept: Resource | None, fallback: str = "") -> str:
 def medication_entry(request: Resource, mood: str = "INT") -> str:
     """A MedicationRequest as substanceAdministration: text, period, route, dose, drug and total amount.
 
-    A prescription is mood INT: CDA's x_DocumentSubstanceMood has only EVN and INT (no RQO).
+    A prescription is mood INT, as the WS/T 500 samples write it (x_DocumentSubstanceMood also has RQO).
     """
     drug = request.get("medicationCodeableConcept") or {}
     atc = coding(drug, s.ATC)
@@ -373,6 +373,12 @@ def immunization_line(imm: Resource) -> str:
         (imm.get("manufacturer") or {}).get("display", ""),
     ]
     return " ".join(p for p in pieces if p)
+
+
+def department_name(encounter: Resource | None) -> str:
+    """The name of the encounter's first location with one (the department, 科室)."""
+    places = [loc.get("location", {}).get("display") for loc in (encounter or {}).get("location", ())]
+    return str(next((p for p in places if p), ""))
 
 
 def author_line(ctx: DocumentContext, label: str) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rhip.synth import systems as s
-from rhip.synth.cda.clinical import (
+from rhip.cda import systems as s
+from rhip.cda.fhirread import Resource, coding, day, identifier, oid, ref_id, text, ts
+from rhip.cda.write.clinical import (
     LAB_REPORT_NO,
     diagnosis_entry,
     diagnosis_line,
@@ -24,10 +25,9 @@ from rhip.synth.cda.clinical import (
     medication_section,
     vitals_section,
 )
-from rhip.synth.cda.context import DocumentContext
-from rhip.synth.cda.header import DocumentType, document
-from rhip.synth.cda.markup import ICD10, cd, de, entry, obs_entry, observation, section, v_cd, v_pq, v_st
-from rhip.synth.fhirread import Resource, coding, day, identifier, oid, ref_id, text, ts
+from rhip.cda.write.context import DocumentContext
+from rhip.cda.write.header import DocumentType, document
+from rhip.cda.write.markup import ICD10, cd, de, entry, obs_entry, observation, section, v_cd, v_pq, v_st
 
 OUTPATIENT_RECORD = DocumentType("C0002", "2.16.156.10011.2.1.1.22", "门（急）诊病历", "WS/T 500.2")
 LAB_REPORT = DocumentType("C0007", "2.16.156.10011.2.1.1.27", "检验报告", "WS/T 500.7")

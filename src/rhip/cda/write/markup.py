@@ -151,10 +151,15 @@ def component_of(statement: str, type_code: str = "COMP") -> str:
     return f'<entryRelationship typeCode="{type_code}">{statement}</entryRelationship>'
 
 
-def organizer(components: Iterable[str], *, code: str = "", effective: str = "") -> str:
-    """A CLUSTER organizer of clinical statements (the samples group diagnosis name and code so)."""
+def organizer(
+    components: Iterable[str], *, code: str = "", effective: str = "", class_code: str = "CLUSTER"
+) -> str:
+    """An organizer of clinical statements: CLUSTER (the samples group diagnosis name and code so) or BATTERY."""
     inner = "".join(f"<component>{c}</component>" for c in components)
-    return f'<organizer classCode="CLUSTER" moodCode="EVN">{code}<statusCode code="completed"/>{effective}{inner}</organizer>'
+    return (
+        f'<organizer classCode="{class_code}" moodCode="EVN">{code}<statusCode code="completed"/>{effective}'
+        f"{inner}</organizer>"
+    )
 
 
 def entry(statement: str) -> str:

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rhip.synth.cda import ehr, emr
-from rhip.synth.cda.context import DocumentContext
-from rhip.synth.cda.header import DocumentType
+from rhip.cda.errors import UnknownDocumentType
+from rhip.cda.write import ehr, emr, exam, summary
+from rhip.cda.write.context import DocumentContext
+from rhip.cda.write.header import DocumentType
 
 Renderer = Callable[[DocumentContext], bytes]
 
 DOCUMENT_TYPES: dict[str, DocumentType] = {
     doc.code: doc
     for doc in (
+        summary.MEDICAL_SUMMARY,
         emr.OUTPATIENT_RECORD,
+        exam.EXAM_REPORT,
         emr.LAB_REPORT,
         emr.FRONT_PAGE,
         emr.DISCHARGE_SUMMARY,
@@ -28,11 +31,14 @@ DOCUMENT_TYPES: dict[str, DocumentType] = {
         ehr.DIABETES_FOLLOWUP,
         ehr.IMMUNIZATION_REPORT,
         ehr.INFECTIOUS_DISEASE_REPORT,
+        summary.PERSONAL_HEALTH_RECORD,
     )
 }
 
 RENDERERS: dict[str, Renderer] = {
+    "C0001": summary.medical_summary,
     "C0002": emr.outpatient_record,
+    "C0006": exam.exam_report,
     "C0007": emr.lab_report,
     "C0032": emr.front_page,
     "C0053": emr.discharge_summary,
@@ -41,6 +47,7 @@ RENDERERS: dict[str, Renderer] = {
     "HSDB04.02": ehr.diabetes_followup,
     "HSDB03.01": ehr.immunization_report,
     "HSDB03.02": ehr.infectious_disease_report,
+    "HSDA00.01": summary.personal_health_record,
 }
 
 
@@ -49,7 +56,7 @@ def render(code: str, ctx: DocumentContext) -> bytes:
     try:
         renderer = RENDERERS[code]
     except KeyError:
-        raise ValueError(f"no CDA writer for document code {code!r}") from None
+        raise UnknownDocumentType(f"no CDA writer for document code {code!r}") from None
     return renderer(ctx)
 
 

@@ -6,10 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rhip.synth import systems as s
-from rhip.synth.cda.context import DocumentContext
-from rhip.synth.cda.markup import cd, esc, ii, interval, q, time
-from rhip.synth.fhirread import (
+from rhip.cda import systems as s
+from rhip.cda.fhirread import (
     Resource,
     coding,
     extension,
@@ -18,8 +16,11 @@ from rhip.synth.fhirread import (
     oid,
     person_name,
     ref_id,
+    text,
     ts,
 )
+from rhip.cda.write.context import DocumentContext
+from rhip.cda.write.markup import cd, esc, ii, interval, q, time
 
 DOCUMENT_SYSTEM = "2.16.156.10011.2.4"
 DOCUMENT_SERIAL = "2.16.156.10011.1.1"  # 文档流水号
@@ -241,6 +242,28 @@ def _legal(ctx: DocumentContext, role: str, when: str) -> str:
     )
 
 
+def _contacts(patient: Resource) -> str:
+    """A header participant (NOT, associatedEntity ECON) for each of the patient's contacts (联系人)."""
+    out = []
+    for contact in patient.get("contact", ()):
+        name = contact.get("name") or {}
+        shown = name.get("text") or name.get("family", "") + "".join(name.get("given", ()))
+        relation = coding((contact.get("relationship") or [{}])[0])
+        relation_text = text((contact.get("relationship") or [{}])[0])
+        code = (
+            cd("code", relation.get("code"), oid(relation.get("system")), None, relation_text or None)
+            if relation
+            else ""
+        )
+        place = {"address": [contact["address"]]} if contact.get("address") else {}
+        out.append(
+            '<participant typeCode="NOT"><associatedEntity classCode="ECON">'
+            f"{code}{_address(place)}{_telecom(contact)}"
+            f"<associatedPerson><name>{esc(shown)}</name></associatedPerson></associatedEntity></participant>"
+        )
+    return "".join(out)
+
+
 def _encounter(ctx: DocumentContext, code: str) -> str:
     """componentOf/encompassingEncounter: visit number, period, disposition, attending and department."""
     enc = ctx.encounter
@@ -302,6 +325,7 @@ def document(
     encounter_code: str = "",
     with_encounter: bool = True,
     recipient: Resource | None = None,
+    contacts: bool = False,
 ) -> bytes:
     """The whole ClinicalDocument as UTF-8 bytes with an XML declaration."""
     now = ts(ctx.effective_time)
@@ -329,6 +353,8 @@ def document(
         parts.append(_recipient(recipient))
     if legal_role:
         parts.append(_legal(ctx, legal_role, when))
+    if contacts:
+        parts.append(_contacts(ctx.patient))
     if with_encounter:
         parts.append(_encounter(ctx, encounter_code))
     sections = [b for b in body if b]
