@@ -1,9 +1,9 @@
 """Character sets of inbound v2 messages: UTF-8 and GB 18030 / GBK, from MSH-18 or the connection.
 
 Bytes are decoded before they are split: a two-byte GBK character can contain ``|``, ``^``, ``~`` or ``\\``.
-Order of trust: the connection's configured charset, then UTF-8 when the bytes are valid UTF-8, then
-GB 18030 (a superset of GBK and GB 2312). When MSH-18 names another charset than the one that decoded the
-bytes, and the bytes decode in the named one, the named one wins.
+Order of trust: the connection's configured charset, then UTF-8 when the bytes are valid UTF-8, then the
+charset MSH-18 names (read from the raw header, whose delimiters are ASCII), then GB 18030 (a superset of
+GBK and GB 2312).
 """
 
 from __future__ import annotations
@@ -74,18 +74,21 @@ def decode(raw: bytes, connection_charset: str | None = None) -> tuple[str, str]
         except UnicodeDecodeError:
             pass  # the connection's setting is wrong for this message: fall back to detection
     try:
-        text, codec = raw.decode("utf-8"), "utf-8"
+        # Valid multi-byte UTF-8 is almost never GBK text (GBK pairs are rarely valid UTF-8): when the
+        # bytes decode as UTF-8, they are UTF-8, whatever a misconfigured MSH-18 says.
+        return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        text, codec = raw.decode("gb18030", errors="replace"), "gb18030"
-    declared = msh18_of(text)
+        pass
+    fallback = "gb18030"
+    declared = msh18_of(raw.decode("latin-1"))
     if declared:
         try:
-            wanted = codec_of(declared)
+            fallback = codec_of(declared)
         except UnknownCharset:
-            return text, codec
-        if wanted not in (codec, "ascii") and not (codec == "gb18030" and wanted in ("gbk", "gb2312")):
-            try:
-                return raw.decode(wanted), wanted
-            except UnicodeDecodeError:
-                pass
-    return text, codec
+            fallback = "gb18030"
+    if fallback in ("utf-8", "ascii"):
+        fallback = "gb18030"
+    try:
+        return raw.decode(fallback), fallback
+    except UnicodeDecodeError:
+        return raw.decode("gb18030", errors="replace"), "gb18030"
