@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from rhip.core.errors import ResourceNotFound
-from rhip.empi import manual
+from dataclasses import asdict
+
+from rhip.core.errors import ResourceGone, ResourceNotFound
+from rhip.documents import model as documents
+from rhip.documents.service import DocumentService
+from rhip.empi import manual, queries
 from rhip.empi.queries import master_of
 from rhip.empi.service import EmpiService
+from rhip.exchange import ports
+from rhip.exchange.hl7v3.persons import LinkedPerson
 
 
 class EmpiPatientMerger:
@@ -31,3 +37,54 @@ class EmpiPatientMerger:
         into, source = self._master(surviving_patient_id), self._master(obsolete_patient_id)
         if into != source:
             manual.merge(self.empi, source, into, actor)
+
+
+class EmpiPersonLinks:
+    """The v3 person query's ``PersonLinks`` over the resident index: a Patient's person and its records."""
+
+    def __init__(self, empi: EmpiService) -> None:
+        self.empi = empi
+
+    def person_of(self, patient_id: str) -> LinkedPerson | None:
+        """The master person of a source Patient with every identifier its records carry; None if unlinked."""
+        try:
+            links = queries.links(self.empi, patient_id, None)
+        except ResourceNotFound:
+            return None
+        if not links:
+            return None
+        master = str(links[0]["master"])
+        members = [str(m["patient"]) for m in queries.links(self.empi, None, master)]
+        identifiers: list[tuple[str, str]] = []
+        for member in members:
+            try:
+                resource = self.empi.patients.read("Patient", member).resource()
+            except (ResourceNotFound, ResourceGone):
+                continue
+            for ident in resource.get("identifier", []):
+                pair = (str(ident.get("system", "")), str(ident.get("value", "")))
+                if pair not in identifiers:
+                    identifiers.append(pair)
+        return LinkedPerson(master, tuple(identifiers), tuple(members))
+
+
+class RegistryIntake:
+    """The exchange's ``DocumentIntake`` over the document registry (the two mirror each other's types)."""
+
+    def __init__(self, registry: DocumentService) -> None:
+        self.registry = registry
+
+    def submit(self, cda: bytes, *, sender: str, channel: str) -> ports.DocumentReceipt:
+        """Register one CDA document."""
+        receipt = self.registry.submit(cda, sender=sender, channel=channel)
+        return ports.DocumentReceipt(**asdict(receipt))
+
+    def query(self, query: ports.DocumentQuery) -> list[ports.DocumentSummary]:
+        """Registered documents matching the query."""
+        found = self.registry.query(documents.DocumentQuery(**asdict(query)))
+        return [ports.DocumentSummary(**asdict(s)) for s in found]
+
+    def retrieve(self, document_id: str) -> tuple[bytes, ports.DocumentSummary]:
+        """A document's original bytes and its summary."""
+        content, summary = self.registry.retrieve(document_id)
+        return content, ports.DocumentSummary(**asdict(summary))

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rhip import __version__
+from rhip.bootstrap.exchange import ExchangeServices, build_exchange
 from rhip.bootstrap.runtime import settle_heap
 from rhip.bootstrap.settings import Settings
 from rhip.core.clock import SystemClock, fhir_instant
@@ -52,6 +53,7 @@ class Platform:
     fhir: FhirService
     parser: SearchParser | None = None
     empi: EmpiService | None = None
+    exchange: ExchangeServices | None = None
 
     def close(self) -> None:
         """Release database connections."""
@@ -77,12 +79,14 @@ def build_platform(
     extensions: Extensions | None = None,
     empi: bool = True,
     empi_online: bool | None = None,
+    exchange: bool = True,
 ) -> Platform:
     """Wire everything; refuses to start on a database whose schema is not current.
 
     ``extensions``: the FHIR operations and search parameters capabilities contribute (the EMPI adds its
     own unless ``empi`` is false). ``empi_online`` overrides ``settings.empi.online`` (bulk import turns
-    matching per request off and links in batch at the end).
+    matching per request off and links in batch at the end). ``exchange``: wire the HL7 v2/v3 doors and
+    the document registry (with its MHD and CDA operations).
     """
     db = database(settings)
     if require_schema:
@@ -137,8 +141,11 @@ def build_platform(
     if empi:
         resident_index = _empi(settings, db, repository, events, fhir_extensions, empi_online)
     service = FhirService(repository, interactions, capability, the_validator, fhir_extensions)
+    doors = None
+    if exchange:
+        doors = build_exchange(settings, db, service, fhir_extensions, parser, resident_index)
     return Platform(
-        settings, db, table, params, the_validator, events, repository, service, parser, resident_index
+        settings, db, table, params, the_validator, events, repository, service, parser, resident_index, doors
     )
 
 

@@ -131,6 +131,10 @@ class ExchangeSettings(BaseModel):
 
     mllp: MllpSettings = MllpSettings()
     max_xml_mb: int = Field(20, ge=1, description="largest accepted HL7 v3 request or CDA document")
+    hl7v3_devices: dict[str, str] = Field(
+        default_factory=dict,
+        description="HL7 v3 sender device id -> institution code, for senders whose messages name none",
+    )
 
 
 class Settings(BaseSettings):

@@ -184,13 +184,26 @@ def import_(
     link: Annotated[
         bool, typer.Option(help="link the imported Patients in the resident index (EMPI) afterwards")
     ] = True,
+    exclusive: Annotated[
+        bool,
+        typer.Option(
+            help="CDA: no other door registers documents of these institutions meanwhile (plain creates, faster)"
+        ),
+    ] = True,
 ) -> None:
-    """Import FHIR resources (NDJSON, resources, Bundles), reporting what was rejected and why."""
+    """Import FHIR resources (NDJSON, resources, Bundles) or CDA documents (.xml, folders, zips of them),
+    reporting what was rejected and why."""
+    from rhip.documents.bulk import DOCUMENT_SUFFIXES, document_files
     from rhip.fhir.bulk import ImportSummary, importable_files
 
     if not path.exists():
         console.print(f"[red]{path} does not exist[/red]")
         raise typer.Exit(2)
+    # A .xml or .zip file, or a folder holding such files and no FHIR ones, is a delivery of CDA documents.
+    cda = path.suffix.lower() in DOCUMENT_SUFFIXES if path.is_file() else not importable_files(path)
+    if cda and document_files(path):
+        _import_cda(path, link=link, exclusive=exclusive)
+        return
     files = list(only) if only else importable_files(path)
     with Progress(
         TextColumn("importing"),
@@ -252,6 +265,42 @@ def _import_files(
             platform.db.analyze()  # the planner's statistics should know about what just arrived
     finally:
         platform.close()
+
+
+def _import_cda(path: Path, *, link: bool, exclusive: bool) -> None:
+    """Register the CDA documents of a folder, zip or .xml file (50 per transaction)."""
+    from rhip.documents.bulk import import_documents
+    from rhip.documents.service import DocumentService, RegistryConfig
+
+    settings = _settings()
+    platform = _platform(settings, empi_online=False)
+    try:
+        assert platform.exchange is not None
+        config = RegistryConfig(
+            max_document_bytes=settings.exchange.max_xml_mb * 1024 * 1024,
+            timezone=settings.timezone,
+            exclusive=exclusive,
+        )
+        service = DocumentService(platform.fhir, config, rejects=platform.exchange.rejects)
+        with Progress(TextColumn("importing documents"), BarColumn(), console=console) as progress:
+            task = progress.add_task("cda", total=None)
+            counts = import_documents(service, [path], progress=lambda n: progress.advance(task, n))
+        if counts.registered:
+            platform.db.analyze()
+    finally:
+        platform.close()
+    console.print(
+        f"{counts.registered} of {counts.documents} documents registered from {counts.files} file(s), "
+        f"{counts.extracted} resources extracted"
+    )
+    if link and counts.patient_ids:
+        _link_imported(len(counts.patient_ids))
+    if counts.rejected:
+        console.print(f"[yellow]{counts.rejected} refused[/yellow]; most common reasons:")
+        for code, n in counts.reasons.most_common(10):
+            console.print(f"  {n:6d}  {code}")
+        console.print("refused documents are kept: rhip exchange errors --channel cda")
+        raise typer.Exit(1)
 
 
 def _link_imported(patients: int) -> None:

@@ -9,6 +9,7 @@ applied with ``fullmatch``. Where a plain string operation is exactly equivalent
 
 from __future__ import annotations
 
+import binascii
 import calendar
 import math
 import re
@@ -192,6 +193,13 @@ def _base64(value: Any) -> Problem | None:
         return _WANT_STRING
     if not value:
         return _EMPTY
+    if value.isascii() and not any(c in value for c in " \t\n\r"):
+        # The usual case, a Binary's data in one line: decoding in C is three times faster than the pattern.
+        try:
+            binascii.a2b_base64(value, strict_mode=True)
+        except binascii.Error:
+            return ("value", "is not valid base64")
+        return None
     return None if _BASE64.fullmatch(value) else ("value", "is not valid base64")
 
 

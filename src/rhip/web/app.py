@@ -34,11 +34,14 @@ from rhip.bootstrap.container import Platform, build_platform, settle_heap
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
 from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError
+from rhip.exchange.hl7v3.registry import GROUPS as V3_GROUPS
+from rhip.exchange.hl7v3.service import V3Service
 from rhip.fhir.definitions import structure
 from rhip.fhir.events import ResourceChanged
-from rhip.fhir.rest.messages import FhirRequest, FhirResponse
+from rhip.fhir.rest.messages import FHIR_JSON, FhirRequest, FhirResponse
 from rhip.fhir.rest.outcome import dumps, outcome
 from rhip.fhir.rest.service import error_response
+from rhip.web.hl7v3 import hl7v3_routes
 
 log = logging.getLogger("rhip.web")
 FHIR_CONTENT_TYPE = "application/fhir+json; charset=utf-8"
@@ -116,6 +119,9 @@ def classify(path: str) -> tuple[str, str | None]:
     parts = [p for p in path.split("/") if p]
     if not parts:
         return "/", None
+    if parts[0] == "hl7v3":
+        group = parts[1] if len(parts) == 2 and parts[1] in V3_GROUPS else ""
+        return (f"hl7v3:{group}" if group else "hl7v3"), None
     if parts[0] != "fhir":
         return ("/" + parts[0] if parts[0] in PROBES and len(parts) == 1 else "other"), None
     if len(parts) == 1:
@@ -163,7 +169,8 @@ def _to_response(result: FhirResponse) -> Response:
     headers = dict(result.headers)
     if result.body is None:
         return Response(status_code=result.status, headers=headers)
-    return Response(result.body, status_code=result.status, headers=headers, media_type=FHIR_CONTENT_TYPE)
+    media = FHIR_CONTENT_TYPE if result.content_type == FHIR_JSON else result.content_type
+    return Response(result.body, status_code=result.status, headers=headers, media_type=media)
 
 
 def create_app(
@@ -250,9 +257,17 @@ def create_app(
         if "platform" in state and platform is None:
             state["platform"].close()
 
+    def hl7v3() -> V3Service:
+        doors = current().exchange
+        if doors is None:
+            raise RuntimeError("the platform was built without its exchange doors")
+        return doors.hl7v3
+
+    public_root = (settings.server.public_base_url or "").rstrip("/").removesuffix("/fhir") or None
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
     return Starlette(
         routes=[
+            *hl7v3_routes(hl7v3, max_body_bytes=limit, limiter=limiter, public_base_url=public_root),
             Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

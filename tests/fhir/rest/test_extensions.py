@@ -123,7 +123,7 @@ def ext_fhir(settings: Settings, index: NicknameIndex) -> Iterator[FhirClient]:
     db = database(settings)
     upgrade(db.engine)
     db.dispose()
-    plat = build_platform(settings, extensions=extensions(index), empi=False)
+    plat = build_platform(settings, extensions=extensions(index), empi=False, exchange=False)
     try:
         yield FhirClient(plat)
     finally:

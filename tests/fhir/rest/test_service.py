@@ -1066,3 +1066,53 @@ class TestErrors:
         for token in ("k..99999999999999999999999.0", "k..1.99999999999999999999999", "nonsense"):
             resp = fhir.get(f"Patient/{rid}/$everything", [("_page", token)])
             assert resp.status in (200, 400), resp.status
+
+
+# -- Binary as its native content ----------------------------------------------------------------------
+class TestNativeBinary:
+    CDA = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<ClinicalDocument xmlns="urn:hl7-org:v3"><title>门诊病历</title></ClinicalDocument>'
+    ).encode()
+
+    def _binary(self, fhir: FhirClient, content_type: str = "text/xml") -> dict[str, Any]:
+        import base64
+
+        return fhir.create(
+            {
+                "resourceType": "Binary",
+                "contentType": content_type,
+                "data": base64.b64encode(self.CDA).decode(),
+            }
+        )
+
+    @pytest.mark.parametrize("accept", ["text/xml", "application/xml", "application/pdf, text/xml;q=0.9"])
+    def test_a_non_fhir_accept_gets_the_bytes_as_stored(self, fhir: FhirClient, accept: str) -> None:
+        created = self._binary(fhir)
+        resp = fhir.get(f"Binary/{created['id']}", headers={"Accept": accept})
+        assert resp.status == 200
+        assert resp.body == self.CDA
+        assert resp.content_type == "text/xml"
+        assert resp.headers["ETag"] == 'W/"1"'
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Content-Security-Policy"].startswith("sandbox")
+
+    @pytest.mark.parametrize("accept", [None, "application/fhir+json", "*/*", "text/xml, application/json"])
+    def test_a_fhir_accept_gets_the_resource(self, fhir: FhirClient, accept: str | None) -> None:
+        created = self._binary(fhir)
+        headers = {"Accept": accept} if accept else {}
+        resp = fhir.get(f"Binary/{created['id']}", headers=headers)
+        assert resp.status == 200
+        assert body_of(resp)["resourceType"] == "Binary"
+
+    def test_other_types_and_missing_binaries_keep_their_answers(self, fhir: FhirClient) -> None:
+        assert_error(fhir.get("Binary/nope", headers={"Accept": "text/xml"}), 404, "RHIP-FHIR-0002")
+        created = fhir.create(patient())
+        assert_error(
+            fhir.get(f"Patient/{created['id']}", headers={"Accept": "text/xml"}), 406, "RHIP-FHIR-0009"
+        )
+
+    def test_an_operation_is_not_refused_for_its_accept_header(self, fhir: FhirClient) -> None:
+        # The operation decides what it can produce ($validate answers JSON whatever is asked).
+        resp = fhir.post("Patient/$validate", patient(), headers={"Accept": "text/html"})
+        assert resp.status == 200

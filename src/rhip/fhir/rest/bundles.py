@@ -80,6 +80,11 @@ class BundleProcessor:
         if bundle.get("resourceType") != "Bundle":
             raise InvalidRequest("POST to the service base takes a Bundle", expression=["resourceType"])
         kind = bundle.get("type")
+        # A capability may complete a transaction of a profile it handles (MHD ProvideDocumentBundle …).
+        hook = self.service.extensions.bundle_hook(bundle) if kind == "transaction" else None
+        sent = bundle
+        if hook is not None:
+            bundle = hook.prepare(bundle)
         raw_entries = bundle.get("entry", [])
         if not isinstance(raw_entries, list):
             raise InvalidRequest("Bundle.entry must be an array", expression=["Bundle.entry"])
@@ -87,8 +92,13 @@ class BundleProcessor:
         if len(raw_entries) > limit:
             raise TooCostly(f"A Bundle may hold at most {limit} entries; this one has {len(raw_entries)}")
         if kind == "transaction":
-            entries = [self._entry(i, e, req.base_url) for i, e in enumerate(raw_entries)]
-            return self._transaction(repo, req, entries)
+            try:
+                entries = [self._entry(i, e, req.base_url) for i, e in enumerate(raw_entries)]
+                return self._transaction(repo, req, entries)
+            except RhipError as error:
+                if hook is not None and hook.refused is not None:
+                    hook.refused(sent, error)
+                raise
         if kind == "batch":
             return self._batch(repo, req, raw_entries)
         raise InvalidRequest(

@@ -1,5 +1,6 @@
-"""What capabilities add to the FHIR REST API: operations (``$match``, ``$ihe-pix`` …) and search parameters
-they resolve themselves (a Patient's name in pinyin …).
+"""What capabilities add to the FHIR REST API: operations (``$match``, ``$ihe-pix`` …), search parameters
+they resolve themselves (a Patient's name in pinyin …) and transaction-Bundle hooks (MHD's
+ProvideDocumentBundle …).
 
 Capabilities build :class:`OperationSpec` and :class:`SearchParamExtension` values; the composition root
 collects them in one :class:`Extensions` and hands it to the FhirService and the CapabilityStatement.
@@ -9,6 +10,12 @@ resolver for the matching ids and replaces it by one ``_id`` filter, intersected
 parameters and with any ``_id`` of the query. Paging links repeat the client's parameters, not the ids, so
 a link stays short (1,000 ids would make a URL of tens of kilobytes, beyond what proxies accept) and each
 page resolves them again, as every search filter is evaluated again on each page.
+
+A :class:`BundleHook` is chosen by a profile a transaction Bundle claims in ``meta.profile``. Its
+``prepare`` runs before the transaction is processed and returns the Bundle to process instead (entries
+added or completed: the hash of a document, the resources extracted from it …), or raises an RhipError to
+refuse it; it runs outside the transaction's unit of work, so it may read the store but must not write.
+Its optional ``refused`` is told when the prepared transaction then fails (to keep what was refused).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhip.core.errors import InvalidRequest, TooCostly
+from rhip.core.errors import InvalidRequest, RhipError, TooCostly
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
 from rhip.fhir.search.parse import split_unescaped, unescape
@@ -33,6 +40,20 @@ BUILT_IN_OPERATIONS = frozenset({("*", "validate"), ("Patient", "everything")})
 
 OperationHandler = Callable[[FhirRepository, FhirRequest, str | None], FhirResponse]
 """Runs an operation: (repository, request, instance id or None at type and system level)."""
+
+
+@dataclass(frozen=True)
+class BundleHook:
+    """What a capability does with transaction Bundles claiming one profile (e.g. MHD ProvideDocumentBundle)."""
+
+    profile: str  # canonical URL, without a |version
+    prepare: Callable[[dict[str, Any]], dict[str, Any]]  # the Bundle to process; raises to refuse it
+    # Told when the prepared transaction failed, with the Bundle as the client sent it.
+    refused: Callable[[dict[str, Any], RhipError], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.profile or "|" in self.profile:
+            raise ValueError(f"bundle hook profile {self.profile!r}: a canonical URL without a version")
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,7 @@ class Extensions:
 
     operations: dict[tuple[str | None, str], OperationSpec] = field(default_factory=dict)  # (type, code)
     search_params: dict[tuple[str, str], SearchParamExtension] = field(default_factory=dict)  # (type, name)
+    bundle_hooks: dict[str, BundleHook] = field(default_factory=dict)  # meta.profile URL -> hook
 
     def add_operation(self, spec: OperationSpec) -> None:
         """Register an operation; ValueError when its (type, code) or its definition id is taken."""
@@ -150,6 +172,26 @@ class Extensions:
         if key in self.search_params:
             raise ValueError(f"search parameter {ext.name!r} of {ext.resource_type} is registered twice")
         self.search_params[key] = ext
+
+    def add_bundle_hook(self, hook: BundleHook) -> None:
+        """Register a transaction-Bundle hook; ValueError when its profile has one already."""
+        if hook.profile in self.bundle_hooks:
+            raise ValueError(f"a bundle hook for {hook.profile} is registered twice")
+        self.bundle_hooks[hook.profile] = hook
+
+    def bundle_hook(self, bundle: dict[str, Any]) -> BundleHook | None:
+        """The hook of the first profile a Bundle claims that has one (``|version`` ignored), if any."""
+        if not self.bundle_hooks:
+            return None
+        meta = bundle.get("meta")
+        profiles = meta.get("profile") if isinstance(meta, dict) else None
+        if not isinstance(profiles, list):
+            return None
+        for profile in profiles:
+            hook = self.bundle_hooks.get(profile.split("|", 1)[0]) if isinstance(profile, str) else None
+            if hook is not None:
+                return hook
+        return None
 
     def operation_named(self, code: str) -> list[OperationSpec]:
         """Every registration of an operation code, whatever its type or level."""

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from rhip.core.errors import InvalidRequest, MethodNotAllowed, NotSupported, ResourceNotFound, RhipError
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest import operations
+from rhip.fhir.rest.binary import native_binary, wants_native_binary
 from rhip.fhir.rest.bundles import BundleProcessor
 from rhip.fhir.rest.extensions import Extensions
 from rhip.fhir.rest.http import check_accept
@@ -46,8 +47,13 @@ class FhirService:
             # HEAD is GET without the body (status and headers are the same).
             req = FhirRequest("GET", req.path, req.query, req.headers, req.body, req.base_url)
         try:
-            check_accept(req)
-            response = self.dispatch(self.repository, req)
+            segments = req.segments()
+            if wants_native_binary(req):
+                response = native_binary(self.repository, req)
+            else:
+                if not (segments and segments[-1].startswith("$")):
+                    check_accept(req)  # an operation chooses its own media type (CDA, HTML …)
+                response = self.dispatch(self.repository, req)
         except RhipError as error:
             response = error_response(error)
         if head:

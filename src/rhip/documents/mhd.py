@@ -1,0 +1,357 @@
+"""IHE MHD ITI-65 Provide Document Bundle: the Document Recipient's part before the transaction runs.
+
+A transaction Bundle claiming an MHD Provide bundle profile carries a SubmissionSet List, DocumentReferences
+and their Binaries. :class:`ProvideBundle` prepares it for the FHIR transaction:
+
+- every DocumentReference whose attachment names a Binary of the Bundle gets that content's ``size`` and
+  SHA-1 ``hash`` (given ones must agree), its attachment ``url`` becomes ``Binary/<id>`` (the Binary is
+  PUT under an id chosen here: the transaction rewrites references, not attachment URLs);
+- a CDA document (content type text/xml, application/xml or application/hl7-v3+xml with a ClinicalDocument
+  root) is read with the checks of :func:`~rhip.documents.cda.header.read_document`, and the resources
+  extracted from its entries are added to the Bundle;
+- a document already registered with the same masterIdentifier and hash is not registered again (its
+  DocumentReference and Binary resolve to the stored ones); with another hash it is refused (409);
+- ``relatesTo`` replaces: the replaced DocumentReference must be current; a PUT making it ``superseded``
+  (``If-Match`` its version) is added to the same transaction.
+
+Added entries go after the client's, so the first entries of the transaction-response answer the client's
+entries one for one. A refused Bundle is kept in the rejects sink (channel ``mhd``) with its JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from rhip.core.errors import InvalidRequest, ResourceNotFound, RhipError
+from rhip.core.ids import new_resource_id
+from rhip.documents import queries
+from rhip.documents import registry as reg
+from rhip.documents.cda.context import ExtractContext
+from rhip.documents.cda.header import read_document
+from rhip.documents.cda.identity import full_url
+from rhip.documents.facts import DocumentFacts, facts_of
+from rhip.documents.model import DocumentConflict, ProvideBundleInvalid, RejectSink, ReplacementRefused
+from rhip.documents.service import DocumentService
+from rhip.fhir.rest.extensions import BundleHook
+from rhip.xmlsafe import XmlRejected, parse_xml
+
+MHD_CANONICAL = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/"
+PROVIDE_PROFILES = (
+    f"{MHD_CANONICAL}IHE.MHD.Minimal.ProvideBundle",
+    f"{MHD_CANONICAL}IHE.MHD.Comprehensive.ProvideBundle",
+    f"{MHD_CANONICAL}IHE.MHD.UnContained.Comprehensive.ProvideBundle",
+    # MHD 3.x
+    "http://ihe.net/fhir/StructureDefinition/IHE_MHD_Provide_Comprehensive_DocumentBundle",
+    "http://ihe.net/fhir/StructureDefinition/IHE_MHD_Provide_Minimal_DocumentBundle",
+)
+CDA_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "application/hl7-v3+xml"})
+CLINICAL_DOCUMENT = "{urn:hl7-org:v3}ClinicalDocument"
+SOURCE_ID_URL = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId"
+
+
+@dataclass
+class _Content:
+    """The document content a DocumentReference's attachment names."""
+
+    raw: bytes
+    content_type: str
+    binary_entry: dict[str, Any] | None  # the Bundle's Binary entry, None for inline data
+
+
+class ProvideBundle:
+    """Prepares ITI-65 Provide Document Bundles for the FHIR transaction."""
+
+    def __init__(self, service: DocumentService, rejects: RejectSink | None = None) -> None:
+        self.service = service
+        self.rejects = rejects if rejects is not None else service.rejects
+
+    def hooks(self) -> list[BundleHook]:
+        """One hook per Provide bundle profile."""
+        return [BundleHook(p, self.prepare, self.refused) for p in PROVIDE_PROFILES]
+
+    def prepare(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """The transaction to run for a Provide Document Bundle; refused ones are recorded, then raised."""
+        try:
+            return self._prepare(bundle)
+        except RhipError as error:
+            self.refused(bundle, error)
+            raise
+
+    def refused(self, bundle: dict[str, Any], error: RhipError) -> None:
+        """Keep a refused Bundle (not transient failures: the sender retries those)."""
+        if self.rejects is None or error.http_status >= 500:
+            return
+        self.rejects.record(
+            channel="mhd",
+            sender=_sender(bundle),
+            raw=orjson.dumps(bundle),
+            reason_code=error.code,
+            reason=error.message or "; ".join(i.diagnostics for i in error.issues()),
+            content_type="application/fhir+json",
+        )
+
+    def _prepare(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        entries = bundle.get("entry")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ProvideBundleInvalid("a Provide Document Bundle needs entries", expression=["Bundle.entry"])
+        entries = [dict(e) for e in entries]
+        kinds = [str((e.get("resource") or {}).get("resourceType", "")) for e in entries]
+        if "List" not in kinds:
+            raise ProvideBundleInvalid("a Provide Document Bundle needs its SubmissionSet List")
+        documents = [i for i, k in enumerate(kinds) if k == "DocumentReference"]
+        if not documents:
+            raise ProvideBundleInvalid("a Provide Document Bundle needs at least one DocumentReference")
+        by_url = {e["fullUrl"]: e for e in entries if isinstance(e.get("fullUrl"), str)}
+        masters = {i: _master(entries[i], i) for i in documents}
+        known = {
+            queries.master_token(r.resource): r for r in queries.registered(self.fhir, list(masters.values()))
+        }
+        added: list[dict[str, Any]] = []
+        for i in documents:
+            entry = entries[i] = {**entries[i], "resource": dict(entries[i]["resource"])}
+            added += self._document(entry, i, by_url, known.get(masters[i]))
+        return {**bundle, "entry": entries + added}
+
+    @property
+    def fhir(self) -> Any:
+        """The FHIR service the registry reads through."""
+        return self.service.fhir
+
+    def _document(
+        self, entry: dict[str, Any], i: int, by_url: dict[str, dict[str, Any]], registered: Any
+    ) -> list[dict[str, Any]]:
+        """Complete one DocumentReference entry; the entries it adds."""
+        ref = entry["resource"]
+        where = f"Bundle.entry[{i}].resource"
+        content = self._content(ref, str(entry.get("fullUrl", "")), by_url, where)
+        added: list[dict[str, Any]] = []
+        if content is not None:
+            self._attachment(ref, content, where)
+        request = dict(entry.get("request") or {})
+        if registered is not None:
+            if content is None or registered.sha1 != reg.sha1_base64(content.raw):
+                raise DocumentConflict(
+                    f"the document {_token_text(ref)} is already registered with other content",
+                    expression=[f"{where}.masterIdentifier"],
+                )
+            # A repeated submission: the stored DocumentReference and Binary stand for the given ones.
+            entry["request"] = {
+                **request,
+                "ifNoneExist": reg.criteria(("identifier", reg.token(ref["masterIdentifier"]))),
+            }
+            if content.binary_entry is not None:
+                stored_binary = registered.receipt().binary_id
+                content.binary_entry["request"] = {
+                    "method": "POST",
+                    "url": "Binary",
+                    "ifNoneExist": reg.criteria(("_id", stored_binary)),
+                }
+                ref["content"][0]["attachment"]["url"] = f"Binary/{stored_binary}"
+            return added
+        if request.get("method", "POST") == "POST":
+            entry["request"] = {
+                **request,
+                "method": "POST",
+                "url": "DocumentReference",
+                "ifNoneExist": reg.criteria(("identifier", reg.token(ref["masterIdentifier"]))),
+            }
+        ref.setdefault("status", "current")
+        added += self._supersede(ref, where)
+        if content is not None and _is_cda(content):
+            added += self._extract(ref, content, where)
+        return added
+
+    @staticmethod
+    def _content(
+        ref: dict[str, Any], ref_url: str, by_url: dict[str, dict[str, Any]], where: str
+    ) -> _Content | None:
+        contents = ref.get("content")
+        if (
+            not isinstance(contents, list)
+            or not contents
+            or not isinstance(contents[0].get("attachment"), dict)
+        ):
+            raise ProvideBundleInvalid(
+                "a DocumentReference needs content.attachment", expression=[f"{where}.content"]
+            )
+        attachment = {**contents[0], "attachment": dict(contents[0]["attachment"])}
+        ref["content"] = [attachment, *contents[1:]]  # copies: the Bundle as sent is what a reject keeps
+        att = attachment["attachment"]
+        if isinstance(att.get("data"), str):
+            return _Content(
+                _decode(att["data"], f"{where}.content[0].attachment.data"),
+                str(att.get("contentType", "")),
+                None,
+            )
+        url = att.get("url")
+        binary = by_url.get(url) if isinstance(url, str) else None
+        if binary is None or (binary.get("resource") or {}).get("resourceType") != "Binary":
+            return None  # content kept elsewhere: nothing to check here
+        resource = binary["resource"] = dict(binary["resource"])
+        raw = _decode(resource.get("data"), f"Binary {url}.data")
+        binary_id = new_resource_id()
+        resource["id"] = binary_id
+        if ref_url:
+            resource.setdefault("securityContext", {"reference": ref_url})
+        binary["request"] = {"method": "PUT", "url": f"Binary/{binary_id}"}
+        att["url"] = f"Binary/{binary_id}"
+        return _Content(raw, str(resource.get("contentType") or att.get("contentType", "")), binary)
+
+    @staticmethod
+    def _attachment(ref: dict[str, Any], content: _Content, where: str) -> None:
+        att = ref["content"][0]["attachment"]
+        digest = reg.sha1_base64(content.raw)
+        if "hash" in att and att["hash"] != digest:
+            raise ProvideBundleInvalid(
+                "attachment.hash is not the SHA-1 of the document",
+                expression=[f"{where}.content[0].attachment.hash"],
+            )
+        if "size" in att and att["size"] != len(content.raw):
+            raise ProvideBundleInvalid(
+                f"attachment.size is {att['size']}, the document has {len(content.raw)} bytes",
+                expression=[f"{where}.content[0].attachment.size"],
+            )
+        att["hash"], att["size"] = digest, len(content.raw)
+        att.setdefault("contentType", content.content_type or "application/octet-stream")
+
+    def _supersede(self, ref: dict[str, Any], where: str) -> list[dict[str, Any]]:
+        """PUTs making the documents ``ref`` replaces superseded."""
+        out = []
+        for k, relation in enumerate(ref.get("relatesTo") or ()):
+            if not isinstance(relation, dict) or relation.get("code") != "replaces":
+                continue
+            target = str((relation.get("target") or {}).get("reference", ""))
+            if not target.startswith("DocumentReference/"):
+                raise ProvideBundleInvalid(
+                    "relatesTo replaces must name a stored DocumentReference (DocumentReference/id)",
+                    expression=[f"{where}.relatesTo[{k}].target"],
+                )
+            try:
+                old = queries.as_registered(queries.get(self.fhir, target))
+            except ResourceNotFound as exc:
+                raise ProvideBundleInvalid(f"the replaced document {target} does not exist") from exc
+            if old.status != "current":
+                raise ReplacementRefused(f"the replaced document {target} is {old.status}, not current")
+            superseded = {k2: v for k2, v in old.resource.items() if k2 != "meta"}
+            superseded["status"] = "superseded"
+            out.append(
+                {
+                    "resource": superseded,
+                    "request": {"method": "PUT", "url": target, "ifMatch": f'W/"{old.version}"'},
+                }
+            )
+        return out
+
+    def _extract(self, ref: dict[str, Any], content: _Content, where: str) -> list[dict[str, Any]]:
+        """Check a CDA document and add the resources extracted from it."""
+        doc = read_document(
+            content.raw, max_bytes=self.service.config.max_document_bytes, zone=self.service.zone
+        )
+        patient = str((ref.get("subject") or {}).get("reference", ""))
+        if not patient:
+            raise ProvideBundleInvalid("a DocumentReference of a CDA document needs its subject")
+        encounters = (ref.get("context") or {}).get("encounter") or [{}]
+        organization = _author_ref(ref, "Organization") or str(
+            (ref.get("custodian") or {}).get("reference", "")
+        )
+        source = f"urn:rhip:source:mhd:{doc.header.author.organization.code or doc.header.custodian.code}"
+        ref["meta"] = {"source": source, **(ref.get("meta") or {})}
+        _complete(ref, facts_of(doc), where)
+        extracted = self.service.extractor(
+            doc,
+            ExtractContext(
+                patient,
+                encounters[0].get("reference"),
+                organization or None,
+                _author_ref(ref, "Practitioner"),
+                source,
+                self.service.zone,
+            ),
+        )
+        return [
+            {"fullUrl": full_url(r), "resource": r, "request": {"method": "POST", "url": r["resourceType"]}}
+            for r in extracted
+        ]
+
+
+def _complete(ref: dict[str, Any], facts: DocumentFacts, where: str) -> None:
+    """Fill the metadata the Document Source left out from the CDA header; a type that names another
+    document code than the header's is refused."""
+    codes = [
+        c.get("code")
+        for c in (ref.get("type") or {}).get("coding", ())
+        if c.get("system") == reg.DOCUMENT_CODES
+    ]
+    if codes and facts.code not in codes:
+        raise ProvideBundleInvalid(
+            f"DocumentReference.type says {codes[0]}, the document's code is {facts.code}",
+            expression=[f"{where}.type"],
+        )
+    coding = {"system": reg.DOCUMENT_CODES, "code": facts.code, "display": facts.code_display}
+    if not codes:
+        ref["type"] = {"coding": [*(ref.get("type") or {}).get("coding", ()), coding], "text": facts.title}
+    ref.setdefault("date", reg.as_instant(facts.effective_time))
+    ref.setdefault("securityLabel", [reg.confidentiality_label(facts.confidentiality)])
+    if facts.template_id and "format" not in ref["content"][0]:
+        ref["content"][0]["format"] = {"system": reg.URI_SYSTEM, "code": f"urn:oid:{facts.template_id}"}
+
+
+def _is_cda(content: _Content) -> bool:
+    if content.content_type.split(";", 1)[0].strip().lower() not in CDA_CONTENT_TYPES:
+        return False
+    try:
+        return bool(parse_xml(content.raw).tag == CLINICAL_DOCUMENT)
+    except (XmlRejected, InvalidRequest):
+        return False
+
+
+def _master(entry: dict[str, Any], i: int) -> str:
+    master = (entry.get("resource") or {}).get("masterIdentifier")
+    if not isinstance(master, dict) or not master.get("system") or not master.get("value"):
+        raise ProvideBundleInvalid(
+            "a DocumentReference needs masterIdentifier (system and value): the document's unique id",
+            expression=[f"Bundle.entry[{i}].resource.masterIdentifier"],
+        )
+    return reg.token(master)
+
+
+def _token_text(ref: dict[str, Any]) -> str:
+    master = ref.get("masterIdentifier", {})
+    return f"{master.get('system')}|{master.get('value')}"
+
+
+def _decode(data: Any, where: str) -> bytes:
+    if not isinstance(data, str):
+        raise ProvideBundleInvalid(f"{where} is missing", expression=[where])
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProvideBundleInvalid(f"{where} is not base64", expression=[where]) from exc
+
+
+def _author_ref(ref: dict[str, Any], rtype: str) -> str | None:
+    for author in ref.get("author") or ():
+        target = str(author.get("reference", "")) if isinstance(author, dict) else ""
+        if target.startswith((f"{rtype}/", f"{rtype}?")):
+            return target
+    return None
+
+
+def _sender(bundle: dict[str, Any]) -> str:
+    """Who sent a Bundle: its SubmissionSet's sourceId (or source), else 'unknown'."""
+    for entry in bundle.get("entry") or ():
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or resource.get("resourceType") != "List":
+            continue
+        for ext in resource.get("extension") or ():
+            if isinstance(ext, dict) and ext.get("url") == SOURCE_ID_URL:
+                return str(ext.get("valueIdentifier", {}).get("value", "unknown"))
+        source = resource.get("source")
+        if isinstance(source, dict):
+            return str(source.get("reference") or source.get("display") or "unknown")
+    return "unknown"
