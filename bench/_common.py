@@ -53,7 +53,13 @@ class Server:
 
     def __init__(self, url: str, workers: int = 1, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        env = {**os.environ, "RHIP_DATABASE_URL": url, "RHIP_LOG_LEVEL": "WARNING", **(extra_env or {})}
+        env = {
+            **os.environ,
+            "RHIP_DATABASE_URL": url,
+            "RHIP_LOG_LEVEL": "WARNING",
+            "RHIP_EXCHANGE__MLLP__ENABLED": "false",  # the FHIR benchmarks measure HTTP only
+            **(extra_env or {}),
+        }
         self.log = (ROOT / "var" / "bench-server.log").open("ab")
         self.proc = subprocess.Popen(
             [

@@ -67,6 +67,7 @@ def _env(database_url: str, **settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RHIP_")}
     env["RHIP_DATABASE_URL"] = database_url
     env["PYTHONUNBUFFERED"] = "1"
+    env["RHIP_EXCHANGE__MLLP__PORT"] = str(_free_port())  # servers of parallel tests must not share 2575
     env.update(settings)
     return env
 

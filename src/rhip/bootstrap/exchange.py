@@ -16,6 +16,8 @@ from rhip.documents import fhir_api as documents_api
 from rhip.documents import fhir_operations as cda_operations
 from rhip.documents.service import DocumentService, RegistryConfig
 from rhip.empi.service import EmpiService
+from rhip.exchange.hl7v2.intake.decoding import CharsetRules
+from rhip.exchange.hl7v2.pipeline import PipelineConfig, V2Pipeline
 from rhip.exchange.hl7v3.service import V3Service
 from rhip.exchange.rejects import RejectStore
 from rhip.fhir.rest.extensions import Extensions
@@ -30,6 +32,7 @@ class ExchangeServices:
     rejects: RejectStore
     documents: DocumentService
     hl7v3: V3Service
+    v2: V2Pipeline
 
 
 def build_exchange(
@@ -40,7 +43,8 @@ def build_exchange(
     parser: SearchParser,
     empi: EmpiService | None,
 ) -> ExchangeServices:
-    """The rejects store, the document registry (with MHD and $cda/$html) and the HL7 v3 services."""
+    """The rejects store, the document registry (with MHD and $cda/$html), the HL7 v3 services and the HL7 v2
+    intake pipeline (the MLLP listener of ``rhip serve`` feeds it)."""
     rejects = RejectStore(db)
     max_xml = settings.exchange.max_xml_mb * 1024 * 1024
     documents = DocumentService(
@@ -58,4 +62,15 @@ def build_exchange(
         device_institutions=dict(settings.exchange.hl7v3_devices),
         max_bytes=max_xml,
     )
-    return ExchangeServices(rejects, documents, hl7v3)
+    mllp = settings.exchange.mllp
+    v2 = V2Pipeline(
+        fhir,
+        rejects,
+        PipelineConfig(
+            zone=ZoneInfo(settings.timezone),
+            charsets=CharsetRules(mllp.default_charset, dict(mllp.charsets)),
+            max_bundle_entries=settings.fhir.max_bundle_entries,
+        ),
+        merger=EmpiPatientMerger(empi) if empi is not None else None,
+    )
+    return ExchangeServices(rejects, documents, hl7v3, v2)

@@ -26,6 +26,7 @@ from rhip import __version__
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
 from rhip.cli.empi import empi_app
+from rhip.cli.exchange import exchange_app
 
 if TYPE_CHECKING:
     from rhip.bootstrap.container import Platform
@@ -41,6 +42,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(empi_app, name="empi")
+app.add_typer(exchange_app, name="exchange")
 console = Console(stderr=True)
 
 
@@ -162,6 +164,10 @@ def serve(
         f"rhip {__version__} serving on http://{settings.server.host}:{settings.server.port}/fhir "
         f"({settings.database_url.split('://', 1)[0]}, {settings.server.workers} worker(s))"
     )
+    mllp = settings.exchange.mllp
+    if mllp.enabled:
+        tls = " over TLS" if mllp.tls_cert else ""
+        console.print(f"HL7 v2 over MLLP{tls} on {mllp.host}:{mllp.port}; HL7 v3 at /hl7v3/")
     sys.stdout.flush()
     sys.stderr.flush()
     # A fresh interpreter whose main module is lean (see rhip.cli.supervisor); same pid, so process

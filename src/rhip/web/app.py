@@ -42,6 +42,7 @@ from rhip.fhir.rest.messages import FHIR_JSON, FhirRequest, FhirResponse
 from rhip.fhir.rest.outcome import dumps, outcome
 from rhip.fhir.rest.service import error_response
 from rhip.web.hl7v3 import hl7v3_routes
+from rhip.web.mllp import V2Listener, start_v2_listener
 
 log = logging.getLogger("rhip.web")
 FHIR_CONTENT_TYPE = "application/fhir+json; charset=utf-8"
@@ -174,11 +175,17 @@ def _to_response(result: FhirResponse) -> Response:
 
 
 def create_app(
-    settings: Settings | None = None, platform: Platform | None = None, *, metrics_dir: str | None = None
+    settings: Settings | None = None,
+    platform: Platform | None = None,
+    *,
+    metrics_dir: str | None = None,
+    mllp: bool = False,
 ) -> Starlette:
     """The application; builds the platform from the environment unless one is given.
 
     ``metrics_dir``: the directory of prometheus_client's multiprocess mode, for several workers.
+    ``mllp``: also listen for HL7 v2 over MLLP while the application runs (``rhip serve``; when the
+    settings enable it).
     """
     settings = settings or (platform.settings if platform else Settings())
     state: dict[str, Platform] = {}
@@ -245,14 +252,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        listener: V2Listener | None = None
         try:
             await run_in_threadpool(current)
+            if mllp:
+                listener = await start_v2_listener(current(), settings)
         except Exception:
             # Starlette hands the failure's text to uvicorn, which logs it as is; exception messages can hold
             # settings or data. The redacting formatters log it here, and uvicorn gets a plain message.
             log.exception("the platform could not start")
             raise RuntimeError("the platform could not start; the log has the details") from None
         yield
+        if listener is not None:
+            await listener.stop()
         metrics.close()
         if "platform" in state and platform is None:
             state["platform"].close()
@@ -359,4 +371,4 @@ def create_app_from_env() -> Starlette:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     # Set by `rhip serve` when it runs several workers: their metrics are then summed on every scrape.
-    return create_app(settings, metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    return create_app(settings, metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR"), mllp=True)
