@@ -47,3 +47,20 @@ def test_imported_documents_are_registered_with_their_bytes(migrated: Cli, tmp_p
     assert reference["type"]["coding"][0]["code"] == "C0002"
     assert reference["content"][0]["attachment"]["url"] == f"Binary/{binary['id']}"
     assert base64.b64decode(binary["data"]) == (GOLDEN / "C0002.xml").read_bytes()
+
+
+def test_two_jobs_register_what_one_process_registers(migrated: Cli, tmp_path: Path) -> None:
+    # One zip per institution, as hospitals export them: each job takes whole zips.
+    for name, members in (
+        ("a.zip", ("C0002.xml", "C0007.xml")),
+        ("b.zip", ("HSDB04.01.xml", "HSDB04.02.xml")),
+    ):
+        with zipfile.ZipFile(tmp_path / name, "w") as zf:
+            for member in members:
+                zf.write(GOLDEN / member, member)
+    result = migrated("import", str(tmp_path), "--jobs", "2", "--no-link")
+    assert result.returncode == 0, output(result)
+    assert "4 of 4 documents registered from 2 file(s)" in output(result)
+    out = tmp_path / "out"
+    assert migrated("export", "--out", str(out), "--type", "DocumentReference").returncode == 0
+    assert len((out / "DocumentReference.ndjson").read_bytes().splitlines()) == 4

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import orjson
 import typer
@@ -31,6 +31,7 @@ from rhip.cli.exchange import exchange_app
 if TYPE_CHECKING:
     from rhip.bootstrap.container import Platform
     from rhip.db.engine import Database
+    from rhip.documents.bulk import ImportCounts
     from rhip.fhir.bulk import ImportSummary
 
 # The platform is imported inside the commands that use it: `rhip serve` stays a small supervisor process
@@ -193,7 +194,8 @@ def import_(
     exclusive: Annotated[
         bool,
         typer.Option(
-            help="CDA: no other door registers documents of these institutions meanwhile (plain creates, faster)"
+            help="CDA: no other door or job registers documents of the same institutions meanwhile (each zip "
+            "one institution's, as the synthetic region and most exports are): plain creates, faster"
         ),
     ] = True,
 ) -> None:
@@ -208,7 +210,7 @@ def import_(
     # A .xml or .zip file, or a folder holding such files and no FHIR ones, is a delivery of CDA documents.
     cda = path.suffix.lower() in DOCUMENT_SUFFIXES if path.is_file() else not importable_files(path)
     if cda and document_files(path):
-        _import_cda(path, link=link, exclusive=exclusive)
+        _import_cda(path, link=link, exclusive=exclusive, jobs=jobs, only=only, summary_json=summary_json)
         return
     files = list(only) if only else importable_files(path)
     with Progress(
@@ -273,8 +275,49 @@ def _import_files(
         platform.close()
 
 
-def _import_cda(path: Path, *, link: bool, exclusive: bool) -> None:
-    """Register the CDA documents of a folder, zip or .xml file (50 per transaction)."""
+def _import_cda(
+    path: Path,
+    *,
+    link: bool,
+    exclusive: bool,
+    jobs: int,
+    only: list[Path] | None,
+    summary_json: Path | None,
+) -> None:
+    """Register the CDA documents of a folder, zip or .xml file (50 per transaction, ``jobs`` processes)."""
+    from rhip.documents.bulk import ImportCounts, document_files
+
+    files = list(only) if only else document_files(path)
+    counts = ImportCounts()
+    with Progress(
+        TextColumn("importing documents"), BarColumn(), console=console, disable=summary_json is not None
+    ) as progress:
+        task = progress.add_task("cda", total=None)
+        if jobs > 1 and len(files) > 1:
+            _import_cda_side_by_side(path, files, jobs, exclusive, counts)
+        else:
+            _import_cda_files(files, exclusive, counts, lambda n: progress.advance(task, n))
+    if summary_json is not None:
+        summary_json.write_bytes(orjson.dumps({**vars(counts), "patient_ids": sorted(counts.patient_ids)}))
+        return
+    console.print(
+        f"{counts.registered} of {counts.documents} documents registered from {counts.files} file(s), "
+        f"{counts.extracted} resources extracted"
+    )
+    if link and counts.patient_ids:
+        _link_imported(len(counts.patient_ids))
+    if counts.rejected:
+        console.print(f"[yellow]{counts.rejected} refused[/yellow]; most common reasons:")
+        for code, n in counts.reasons.most_common(10):
+            console.print(f"  {n:6d}  {code}")
+        console.print("refused documents are kept: rhip exchange errors --channel cda")
+        raise typer.Exit(1)
+
+
+def _import_cda_files(
+    files: list[Path], exclusive: bool, counts: ImportCounts, advance: Callable[[int], None]
+) -> None:
+    """Register documents in this process (their Patients are linked afterwards, in batch)."""
     from rhip.documents.bulk import import_documents
     from rhip.documents.service import DocumentService, RegistryConfig
 
@@ -288,25 +331,48 @@ def _import_cda(path: Path, *, link: bool, exclusive: bool) -> None:
             exclusive=exclusive,
         )
         service = DocumentService(platform.fhir, config, rejects=platform.exchange.rejects)
-        with Progress(TextColumn("importing documents"), BarColumn(), console=console) as progress:
-            task = progress.add_task("cda", total=None)
-            counts = import_documents(service, [path], progress=lambda n: progress.advance(task, n))
-        if counts.registered:
+        done = import_documents(service, files, progress=advance)
+        if done.registered:
             platform.db.analyze()
     finally:
         platform.close()
-    console.print(
-        f"{counts.registered} of {counts.documents} documents registered from {counts.files} file(s), "
-        f"{counts.extracted} resources extracted"
-    )
-    if link and counts.patient_ids:
-        _link_imported(len(counts.patient_ids))
-    if counts.rejected:
-        console.print(f"[yellow]{counts.rejected} refused[/yellow]; most common reasons:")
-        for code, n in counts.reasons.most_common(10):
-            console.print(f"  {n:6d}  {code}")
-        console.print("refused documents are kept: rhip exchange errors --channel cda")
-        raise typer.Exit(1)
+    _add_counts(counts, vars(done))
+
+
+def _add_counts(counts: ImportCounts, part: dict[str, Any]) -> None:
+    for key in ("files", "documents", "registered", "extracted", "rejected"):
+        setattr(counts, key, getattr(counts, key) + int(part[key]))
+    counts.patient_ids.update(part["patient_ids"])
+    counts.reasons.update(part["reasons"])
+
+
+def _import_cda_side_by_side(
+    path: Path, files: list[Path], jobs: int, exclusive: bool, counts: ImportCounts
+) -> None:
+    """Share the files (zips: usually one institution each) among ``jobs`` child processes and add up."""
+    import subprocess
+    import tempfile
+
+    groups: list[list[Path]] = [[] for _ in range(jobs)]
+    loads = [0] * jobs
+    for file in sorted(files, key=lambda f: -f.stat().st_size):
+        k = loads.index(min(loads))
+        groups[k].append(file)
+        loads[k] += file.stat().st_size
+    with tempfile.TemporaryDirectory(prefix="rhip-import-") as tmp:
+        children = []
+        for k, group in enumerate(g for g in groups if g):
+            out = Path(tmp) / f"{k}.json"
+            args = [sys.executable, "-m", "rhip.cli.main", "import", str(path), "--no-link"]
+            args += ["--exclusive" if exclusive else "--no-exclusive", "--summary-json", str(out)]
+            args += [a for f in group for a in ("--only", str(f))]
+            children.append((subprocess.Popen(args), out))  # noqa: S603
+        statuses = [child.wait() for child, _ in children]
+        for status, (_child, out) in zip(statuses, children, strict=True):
+            if status != 0 or not out.exists():
+                console.print(f"[red]an import process failed (exit status {status})[/red]")
+                raise typer.Exit(1)
+            _add_counts(counts, orjson.loads(out.read_bytes()))
 
 
 def _link_imported(patients: int) -> None:

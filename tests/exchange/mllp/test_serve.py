@@ -114,3 +114,24 @@ def test_rhip_serve_listens_with_two_workers(served: tuple[str, int]) -> None:
     assert found["total"] == 1 if "total" in found else len(found["entry"]) == 1
     headers = httpx.get(f"{base}/MessageHeader", params={"_summary": "count"}, timeout=30).json()
     assert headers["total"] == 30
+
+
+def test_rhip_serve_answers_hl7v3_and_the_person_is_one_master(served: tuple[str, int]) -> None:
+    base, _port = served
+    root = base.removesuffix("/fhir")
+    request = (
+        Path(__file__).resolve().parents[1] / "hl7v3" / "golden" / "07-person-register.request.xml"
+    ).read_bytes()
+    answer = httpx.post(
+        f"{root}/hl7v3/", content=request, headers={"content-type": "application/xml"}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    assert 'typeCode="AA"' in answer.text and "MCCI_IN000002UV01" in answer.text
+    wsdl = httpx.get(f"{root}/hl7v3/", params={"wsdl": ""}, timeout=30)
+    assert wsdl.status_code == 200 and "definitions" in wsdl.text
+    found = httpx.get(
+        f"{base}/Patient", params={"identifier": "urn:rhip:mrn:510704104X01|812524559757"}, timeout=30
+    ).json()
+    [entry] = found["entry"]
+    master = httpx.get(f"{base}/Patient/{entry['resource']['id']}/$empi-master", timeout=30)
+    assert master.status_code == 200, master.text
