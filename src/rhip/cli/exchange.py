@@ -83,6 +83,7 @@ def _summary(r: Rejected) -> dict[str, object]:
         "received_us": r.received_us,
         "channel": r.channel,
         "sender": r.sender,
+        "application": r.application,
         "control_id": r.control_id,
         "content_type": r.content_type,
         "reason_code": r.reason_code,
@@ -166,7 +167,10 @@ def show(
     out.print(
         f"reject {r.id} ({r.status}) received {_when(r.received_us, settings.timezone)}", highlight=False
     )
-    out.print(f"channel {r.channel}, sender {r.sender}, control id {r.control_id or '-'}", highlight=False)
+    system = f" ({r.application})" if r.application else ""
+    out.print(
+        f"channel {r.channel}, sender {r.sender}{system}, control id {r.control_id or '-'}", highlight=False
+    )
     out.print(f"reason {r.reason_code}: {r.reason}", highlight=False)
     if r.resolved_us:
         out.print(f"resolved {_when(r.resolved_us, settings.timezone)} {r.note}", highlight=False)

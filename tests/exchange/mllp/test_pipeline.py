@@ -139,6 +139,20 @@ def test_a_refused_message_sent_again_gets_the_stored_answer(
     assert len(rejects.list()) == 1
 
 
+def test_another_system_of_the_hospital_may_use_the_same_control_id(
+    pipeline: V2Pipeline, platform: Platform, rejects: RejectStore
+) -> None:
+    # HIS and LIS number their messages each on their own: the LIS's 1001 is not the HIS's refused 1001.
+    refused = one(pipeline, encoded(adt("1001", "")))
+    assert refused.code == "AE"
+    lis = encoded(adt("1001", "L-77").replace("|卫宁HIS|", "|LIS|", 1))
+    accepted = one(pipeline, lis)
+    assert accepted.code == "AA" and not accepted.duplicate
+    assert len(search(platform, "Patient", f"identifier={MRN_SYSTEM}|L-77")) == 1
+    [kept] = rejects.list()
+    assert (kept.sender, kept.application, kept.control_id) == (INSTITUTION, "卫宁HIS", "1001")
+
+
 @pytest.mark.parametrize(
     ("message_type", "hl7_code"),
     [("ZZZ^Z01", "200"), ("ADT^A99", "201"), ("QRY^A19", "200"), ("ORU^R99", "201")],

@@ -216,7 +216,9 @@ class V2Pipeline:
         for w in lookup:
             # An open reject first: a message stored but not merged (A40) was answered AE, and is again.
             try:
-                stored = self.refused.answer(w.header.facility_code, w.message.control_id)
+                stored = self.refused.answer(
+                    w.header.facility_code, w.header.application_name, w.message.control_id
+                )
             except Exception as exc:
                 log_fault(log, "v2 rejects lookup failed", exc)
                 answers[w.position] = self.refuser.answer(w.item, w.header, w.codec, exc)

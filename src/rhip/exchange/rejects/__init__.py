@@ -28,6 +28,7 @@ class Rejected:
     received_us: int
     channel: str
     sender: str
+    application: str
     control_id: str
     content_type: str
     reason_code: str
@@ -60,14 +61,20 @@ class RejectStore:
         control_id: str = "",
         content_type: str = "",
         ack: bytes | None = None,
+        application: str = "",
     ) -> int:
-        """Keep one refused input; its reject id. Committed before the sender is answered."""
+        """Keep one refused input; its reject id. Committed before the sender is answered.
+
+        ``application``: the sending system (HL7 v2 MSH-3): a hospital's HIS and LIS number their messages
+        each on their own, so a control id is the sender's only together with it.
+        """
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
         values: dict[str, Any] = {
             "received_us": _now_us(),
             "channel": channel,
             "sender": sender[:128],
+            "application": application[:128],
             "control_id": control_id[:128],
             "content_type": content_type[:64],
             "reason_code": reason_code[:32],
@@ -81,12 +88,12 @@ class RejectStore:
         with self.db.write() as conn:
             return sql.insert_reject(conn, values)
 
-    def find_ack(self, channel: str, sender: str, control_id: str) -> bytes | None:
+    def find_ack(self, channel: str, sender: str, control_id: str, application: str = "") -> bytes | None:
         """The answer an open reject of this control id got (a retransmission gets the same)."""
         if not control_id:
             return None
         with self.db.read() as conn:
-            return sql.latest_ack(conn, channel, sender[:128], control_id[:128])
+            return sql.latest_ack(conn, channel, sender[:128], control_id[:128], application[:128])
 
     def list(
         self,
@@ -134,6 +141,7 @@ def _rejected(m: Any) -> Rejected:
         received_us=int(m["received_us"]),
         channel=m["channel"],
         sender=m["sender"],
+        application=m["application"],
         control_id=m["control_id"],
         content_type=m["content_type"],
         reason_code=m["reason_code"],

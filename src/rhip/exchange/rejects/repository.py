@@ -16,14 +16,17 @@ def insert_reject(conn: Connection, values: dict[str, Any]) -> int:
     return int(result.scalar_one())
 
 
-def latest_ack(conn: Connection, channel: str, sender: str, control_id: str) -> bytes | None:
-    """The answer given to the latest open reject of this sender's control id."""
+def latest_ack(
+    conn: Connection, channel: str, sender: str, control_id: str, application: str
+) -> bytes | None:
+    """The answer given to the latest open reject of this sender's (and application's) control id."""
     row = conn.execute(
         select(t.c.ack)
         .where(
             t.c.channel == channel,
             t.c.sender == sender,
             t.c.control_id == control_id,
+            t.c.application == application,
             t.c.status == "open",
         )
         .order_by(t.c.id.desc())

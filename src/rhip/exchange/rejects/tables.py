@@ -13,6 +13,7 @@ exchange_reject = Table(
     Column("received_us", BigInteger, nullable=False),
     Column("channel", String(16), nullable=False),  # mllp | hl7v3 | cda | mhd
     Column("sender", String(128), nullable=False),  # institution code, or the peer address when unknown
+    Column("application", String(128), nullable=False),  # the sending system (MSH-3); '' when none
     Column("control_id", String(128), nullable=False),  # MSH-10, v3 message id, document id; '' if none
     Column("content_type", String(64), nullable=False),
     Column("reason_code", String(32), nullable=False),  # RHIP-V2-0010 …

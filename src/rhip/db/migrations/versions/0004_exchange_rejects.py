@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("received_us", sa.BigInteger(), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("sender", sa.String(length=128), nullable=False),
+        sa.Column("application", sa.String(length=128), nullable=False),
         sa.Column("control_id", sa.String(length=128), nullable=False),
         sa.Column("content_type", sa.String(length=64), nullable=False),
         sa.Column("reason_code", sa.String(length=32), nullable=False),

@@ -152,7 +152,7 @@ class Refuser:
         sender = header.facility_code or item.peer or "unknown"
         if not item.replay and control_id and not refusal.transient:
             try:
-                stored = self.refused.answer(sender, control_id)
+                stored = self.refused.answer(sender, header.application_name, control_id)
             except Exception:
                 stored = None
             if stored is not None:
@@ -176,6 +176,7 @@ class Refuser:
                     reason_code=refusal.rhip_code,
                     reason=refusal.reason,
                     control_id=control_id,
+                    application=header.application_name,
                     content_type=CONTENT_TYPE,
                     ack=None if refusal.transient else ack,
                 )

@@ -2,7 +2,7 @@
 
 A retransmission of a refused message gets the answer it got (the rejects store keeps it). Asking the
 store for every message costs a query each; instead this keeps the set of open MLLP rejects' (sender,
-control id) in memory and reloads it only when the store's open rejects change: their count and the
+application, control id) in memory and reloads it only when the store's open rejects change: their count and the
 newest one's id say so (a new reject is always the newest; a resolved one lowers the count), two small
 queries a batch. Only a message whose key is in the set is looked up for its stored answer.
 """
@@ -20,7 +20,7 @@ RELOAD_LIMIT = 1_000_000
 class OpenRejects(Protocol):
     """What this needs of ``rhip.exchange.rejects.RejectStore``."""
 
-    def find_ack(self, channel: str, sender: str, control_id: str) -> bytes | None:
+    def find_ack(self, channel: str, sender: str, control_id: str, application: str = "") -> bytes | None:
         """The answer an open reject of this control id got."""
 
     def list(
@@ -39,12 +39,12 @@ class OpenRejects(Protocol):
 
 
 class RefusedBefore:
-    """The (sender, control id) pairs of the open MLLP rejects, kept in step with the store."""
+    """The (sender, application, control id) keys of the open MLLP rejects, kept in step with the store."""
 
     def __init__(self, store: OpenRejects) -> None:
         self.store = store
         self._fingerprint: tuple[int, int] | None = None
-        self._keys: set[tuple[str, str]] = set()
+        self._keys: set[tuple[str, str, str]] = set()
 
     def refresh(self) -> None:
         """Reload the keys when the open rejects changed since the last look."""
@@ -54,11 +54,11 @@ class RefusedBefore:
         if fingerprint == self._fingerprint:
             return
         rows = self.store.list(status="open", channel=CHANNEL, limit=RELOAD_LIMIT) if count else []
-        self._keys = {(r.sender, r.control_id) for r in rows}
+        self._keys = {(r.sender, r.application, r.control_id) for r in rows}
         self._fingerprint = fingerprint
 
-    def answer(self, sender: str, control_id: str) -> bytes | None:
-        """The stored answer of a refused message with this sender and control id, if there is one."""
-        if (sender[:128], control_id[:128]) not in self._keys:
+    def answer(self, sender: str, application: str, control_id: str) -> bytes | None:
+        """The stored answer of a refused message with this sender, application and control id, if any."""
+        if (sender[:128], application[:128], control_id[:128]) not in self._keys:
             return None
-        return self.store.find_ack(CHANNEL, sender, control_id)
+        return self.store.find_ack(CHANNEL, sender, control_id, application)
