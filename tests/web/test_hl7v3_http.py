@@ -178,3 +178,15 @@ def test_an_oversized_body_is_cut_off_with_a_413_and_kept(server: Running) -> No
     kept = server.rejects.list(channel="hl7v3", with_raw=True)
     assert len(kept) == before + 2
     assert all(len(r.raw) <= 64 * 1024 for r in kept[:2])
+
+
+def test_an_oversized_body_declared_by_content_length_keeps_its_first_bytes(server: Running) -> None:
+    big = golden("07").replace(
+        b"<controlActProcess", b"<!--" + b"y" * (LIMIT + 10) + b"--><controlActProcess"
+    )
+    response = httpx.post(
+        f"{server.url}/hl7v3/person", content=big, headers={"content-type": "application/xml"}
+    )
+    assert response.status_code == 413 and ack(response.content) == "AR"
+    newest = server.rejects.list(channel="hl7v3", with_raw=True)[0]
+    assert newest.raw == big[: 64 * 1024]

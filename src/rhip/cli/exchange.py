@@ -136,9 +136,9 @@ def errors(
 
 
 def _text(raw: bytes) -> str:
-    from rhip.exchange.hl7v2.charset import decode
+    from rhip.exchange.hl7v2.charset import readable
 
-    text, _ = decode(raw)
+    text = readable(raw)  # a reject's bytes may be no text at all (refused for that)
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

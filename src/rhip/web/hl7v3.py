@@ -31,14 +31,17 @@ _HELP = (
 async def _read_limited(request: Request, limit: int) -> tuple[bytes, bool]:
     """The body, or its first bytes and True when it is larger than ``limit``."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return b"", True
-    chunks, size = [], 0
+    # Declared larger than the limit: only the head kept for the rejects store is read, the rest never is.
+    oversized = declared.isdigit() and int(declared) > limit
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
         size += len(chunk)
         chunks.append(chunk)
-        if size > limit:
-            return b"".join(chunks)[:_KEPT_HEAD], True
+        if size >= _KEPT_HEAD if oversized else size > limit:
+            break
+    if oversized or size > limit:
+        return b"".join(chunks)[:_KEPT_HEAD], True
     return b"".join(chunks), False
 
 

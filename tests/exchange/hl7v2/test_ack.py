@@ -135,6 +135,18 @@ def test_salvage_reads_what_it_can_from_a_broken_message() -> None:
     assert msh[9] == ack_control_id(Header(), b"xyz") != ack_control_id(Header(), b"xy")
 
 
+def test_salvage_of_a_short_msh_line_is_an_empty_header() -> None:
+    # The text is long enough, the MSH line is not: no IndexError.
+    assert Header.salvage("MSH\r12345678") == Header()
+    assert Header.salvage("MSH|^~\r\\&|HIS|H1") == Header()
+    assert Header.salvage("xxMSH\n|^~\\&|HIS") == Header()
+
+
+def test_salvage_does_not_echo_bytes_that_were_not_text() -> None:
+    header = Header.salvage("MSH|^~\\&|\ufffd\ufffdHIS|H1|R|R|2025||ADT^A04|C7|P|2.5\r")
+    assert (header.sending_application, header.facility_code, header.control_id) == ("", "H1", "C7")
+
+
 def test_versions() -> None:
     assert version_tuple("2.5.1") == (2, 5, 1)
     assert version_tuple("2.3^CHN") == (2, 3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rhip.exchange.hl7v2.charset import UnknownCharset, codec_of, decode, msh18_of
+from rhip.exchange.hl7v2.charset import UndecodableBytes, UnknownCharset, codec_of, decode, msh18_of, readable
 from rhip.exchange.hl7v2.intake.decoding import CharsetRules, msh4_of
 from rhip.exchange.hl7v2.message import parse
 
@@ -62,9 +62,40 @@ def test_utf8_bytes_under_a_wrong_msh18_stay_utf8() -> None:
     assert (text, codec) == (sent, "utf-8")
 
 
-def test_undecodable_bytes_never_raise() -> None:
-    text, codec = decode(b"MSH|^~\\&|\xff\xfe\x80\x81|H1\r")
-    assert codec == "gb18030" and text.startswith("MSH")
+def test_undecodable_bytes_raise_instead_of_being_replaced() -> None:
+    # Neither UTF-8 nor GB 18030: no guess with replacement characters, the message is refused.
+    with pytest.raises(UndecodableBytes) as caught:
+        decode(b"MSH|^~\\&|\xff\xfe\x80\x81|H1\r")
+    assert isinstance(caught.value, UnknownCharset)
+
+
+def test_invalid_utf8_under_msh18_utf8_is_refused_not_read_as_gb18030() -> None:
+    # One bad byte in a UTF-8 message: as GB 18030 the bad byte would swallow the field separator after it.
+    raw = message("UNICODE UTF-8").encode().replace("张三".encode(), b"\xe5\xbc|")
+    assert raw.decode("gb18030")  # it would "decode"
+    with pytest.raises(UndecodableBytes, match="the bytes are not valid UTF-8 as MSH-18 says"):
+        decode(raw)
+    with pytest.raises(UndecodableBytes):
+        CharsetRules().decode(raw)
+
+
+@pytest.mark.parametrize(
+    "rules", [CharsetRules(default="UTF-8"), CharsetRules(by_sender={"10.0.0.9": "utf-8"})]
+)
+def test_invalid_utf8_under_a_configured_utf8_is_refused(rules: CharsetRules) -> None:
+    raw = message("").encode().replace("张三".encode(), b"\xe5\xbc|")
+    with pytest.raises(UndecodableBytes, match="not valid UTF-8"):
+        rules.decode(raw, "10.0.0.9")
+    with pytest.raises(UndecodableBytes):
+        decode(raw, "UTF-8")
+    # valid UTF-8 and GBK without MSH-18 still decode
+    assert rules.decode(message("").encode(), "10.0.0.9") == (message(""), "utf-8")
+    assert CharsetRules().decode(message("").encode("gbk")) == (message(""), "gb18030")
+
+
+def test_readable_shows_what_cannot_be_decoded() -> None:
+    assert readable(b"MSH|^~\\&|\xff|H1") == "MSH|^~\\&|\ufffd|H1"
+    assert readable(message("").encode("gbk")) == message("")
 
 
 def test_codec_names() -> None:

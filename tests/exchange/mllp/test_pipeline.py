@@ -10,6 +10,7 @@ import pytest
 
 from rhip.bootstrap.container import Platform
 from rhip.exchange.hl7v2.charset import decode
+from rhip.exchange.hl7v2.intake.errors import ReplayRefused
 from rhip.exchange.hl7v2.intake.receipt import receipt_id
 from rhip.exchange.hl7v2.mapping import MAPPERS
 from rhip.exchange.hl7v2.message import Message, parse
@@ -196,6 +197,55 @@ def test_a_frame_problem_is_an_ar_naming_the_control_id(pipeline: V2Pipeline) ->
     answer = pipeline.process([Inbound(encoded(adt("F1", "M1"))[:200], frame_problem="oversized")])[0]
     assert answer.code == "AR" and b"MSA|AR|F1" in answer.ack
     assert answer.error_code == "RHIP-V2-0059"
+
+
+def test_invalid_utf8_under_msh18_utf8_is_an_ar_and_kept(
+    pipeline: V2Pipeline, platform: Platform, rejects: RejectStore
+) -> None:
+    # One bad byte in a UTF-8 message: read as GB 18030 it would swallow the "|" after it and be stored.
+    raw = encoded(adt("U1", "M9", name="张^三")).replace("张".encode(), b"\xe5\xbc")
+    answer = one(pipeline, raw)
+    assert answer.code == "AR" and answer.error_code == "RHIP-V2-0002"
+    assert b"MSA|AR|U1" in answer.ack  # the control id, read from the ASCII of the header
+    err = err_of(answer.ack)
+    assert err[2].startswith("MSH^1^18") and err[3].startswith("102^")
+    assert "the bytes are not valid UTF-8 as MSH-18 says" in err[8]
+    kept = rejects.get(answer.reject_id)
+    assert kept.raw == raw and kept.control_id == "U1"
+    assert search(platform, "Patient", f"identifier={MRN_SYSTEM}|M9") == []
+    # a retransmission gets the same answer
+    assert one(pipeline, raw).ack == answer.ack
+
+
+def test_a_cut_off_or_oversized_frame_cannot_be_replayed(pipeline: V2Pipeline, rejects: RejectStore) -> None:
+    for problem in ("oversized", "unterminated"):
+        head = encoded(adt(f"P{problem[0]}", "M5"))[:-40]  # what was kept: whole segments, but not all
+        refused = pipeline.process([Inbound(head, frame_problem=problem)])[0]
+        assert refused.code == "AR" and refused.error_code == "RHIP-V2-0059"
+        with pytest.raises(ReplayRefused, match="ask the sender to resend"):
+            pipeline.replay(rejects.get(refused.reject_id), lambda i: rejects.resolve(i, status="replayed"))
+        assert rejects.get(refused.reject_id).status == "open"
+
+
+class FailingRejects(RejectStore):
+    """A rejects store whose database is down for writing."""
+
+    def record(self, **kwargs: Any) -> int:
+        raise ConnectionError("database unavailable")
+
+
+def test_a_refusal_that_cannot_be_kept_is_withheld(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline = V2Pipeline(platform.fhir, FailingRejects(platform.db))
+    with caplog.at_level(logging.INFO):
+        answer = one(pipeline, encoded(adt("W1", "")))  # refused (no MRN), and kept nowhere
+    assert answer.withheld and answer.reject_id is None
+    assert answer.code == "AE" and answer.error_code == "RHIP-V2-0055"
+    assert "send it again" in err_of(answer.ack)[8]
+    assert "could not be kept in the rejects store" in caplog.text
+    # a retransmission is processed again (nothing was stored that would answer it)
+    assert one(pipeline, encoded(adt("W1", ""))).withheld
 
 
 @pytest.mark.parametrize("with_msh18", [True, False])

@@ -19,6 +19,7 @@ from rhip.exchange.hl7v2.intake.batcher import BatchingIntake
 from rhip.exchange.hl7v2.pipeline import V2Pipeline
 from rhip.exchange.mllp import MllpConfig, MllpServer, start_mllp
 from rhip.exchange.mllp.client import MllpClient, ack_summary, client_tls
+from rhip.exchange.mllp.framing import wrap
 from rhip.exchange.rejects import RejectStore
 
 from .conftest import search
@@ -114,6 +115,26 @@ def test_a_bad_message_then_a_good_one_on_one_connection(pipeline: V2Pipeline, r
 
     run(scenario)
     assert sorted(r.control_id for r in rejects.list()) == ["B1", "B2"]
+
+
+def test_a_refusal_that_cannot_be_kept_gets_no_ack_and_the_connection_closes(platform: Platform) -> None:
+    class FailingRejects(RejectStore):
+        def record(self, **kwargs: Any) -> int:
+            raise ConnectionError("database unavailable")
+
+    pipeline = V2Pipeline(platform.fhir, FailingRejects(platform.db))
+
+    async def scenario() -> None:
+        async with listening(pipeline) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(wrap(adt("W2", "").encode()) + wrap(adt("W3", "M3").encode()))
+            await writer.drain()
+            # no AE for a message kept nowhere (nor for the one after it): the sender must send them again
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+            writer.close()
+            await writer.wait_closed()
+
+    run(scenario)
 
 
 @pytest.mark.parametrize("msh18", ["GB 18030-2000", None])

@@ -92,6 +92,8 @@ class Header:
         if start < 0 or len(text) < start + 8:
             return cls()
         line = text[start:].replace("\n", "\r").split("\r", 1)[0]
+        if len(line) < 8:  # MSH, the field separator and four encoding characters on the MSH line itself
+            return cls()
         fs = line[3]
         enc = line[4:8]
         if fs.isalnum() or fs.isspace() or len(set(fs + enc)) != 5 or any(c.isalnum() for c in enc):
@@ -103,7 +105,9 @@ class Header:
         def raw(n: int) -> str:
             # Only short, plain values are echoed from a message that did not parse.
             value = fields[n] if n < len(fields) else ""
-            return value if len(value) <= 200 and value.isprintable() else ""
+            # U+FFFD stands for bytes that were not text (a header read as ASCII): not echoed.
+            plain = value.isprintable() and "\ufffd" not in value
+            return value if len(value) <= 200 and plain else ""
 
         msg_type = raw(9).split(d.component)
         trigger = msg_type[1].upper() if len(msg_type) > 1 else ""

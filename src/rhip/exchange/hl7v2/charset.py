@@ -3,7 +3,10 @@
 Bytes are decoded before they are split: a two-byte GBK character can contain ``|``, ``^``, ``~`` or ``\\``.
 Order of trust: the connection's configured charset, then UTF-8 when the bytes are valid UTF-8, then the
 charset MSH-18 names (read from the raw header, whose delimiters are ASCII), then GB 18030 (a superset of
-GBK and GB 2312).
+GBK and GB 2312). Nothing is decoded with replacement characters: bytes that are not valid UTF-8 although
+the connection or MSH-18 says UTF-8, or that no candidate charset decodes, raise ``UndecodableBytes`` (the
+intake answers AR, 102 at MSH-18, and keeps the bytes), since a guess could swallow a delimiter into a
+multi-byte character and store garbled data.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class UnknownCharset(InvalidRequest):
     code = "RHIP-V2-0002"
 
 
+class UndecodableBytes(UnknownCharset):
+    """The bytes are not text in the character set the connection or MSH-18 names (or in any candidate)."""
+
+
 def codec_of(charset: str) -> str:
     """The Python codec of an MSH-18 value or a codec name; raises UnknownCharset."""
     key = charset.strip().upper()
@@ -63,8 +70,22 @@ def msh18_of(text: str) -> str:
     return value.strip()
 
 
+def _undecodable(raw: bytes, codec: str, why: str) -> UndecodableBytes:
+    try:
+        raw.decode(codec)
+        at = -1
+    except UnicodeDecodeError as exc:
+        at = exc.start
+    where = f" (byte {at})" if at >= 0 else ""
+    return UndecodableBytes(f"{why}{where}; send the message again in that character set")
+
+
 def decode(raw: bytes, connection_charset: str | None = None) -> tuple[str, str]:
-    """The text of a message and the codec that decoded it."""
+    """The text of a message and the codec that decoded it.
+
+    Raises ``UnknownCharset`` for a charset the platform does not know, and ``UndecodableBytes`` when the
+    bytes are not valid UTF-8 although the connection or MSH-18 says UTF-8, or when no candidate decodes them.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if connection_charset:
@@ -72,7 +93,11 @@ def decode(raw: bytes, connection_charset: str | None = None) -> tuple[str, str]
         try:
             return raw.decode(codec), codec
         except UnicodeDecodeError:
-            pass  # the connection's setting is wrong for this message: fall back to detection
+            if codec == "utf-8":
+                raise _undecodable(
+                    raw, codec, "the bytes are not valid UTF-8 as the connection's setting says"
+                ) from None
+            # the connection's setting is wrong for this message: fall back to detection
     try:
         # Valid multi-byte UTF-8 is almost never GBK text (GBK pairs are rarely valid UTF-8): when the
         # bytes decode as UTF-8, they are UTF-8, whatever a misconfigured MSH-18 says.
@@ -86,9 +111,21 @@ def decode(raw: bytes, connection_charset: str | None = None) -> tuple[str, str]
             fallback = codec_of(declared)
         except UnknownCharset:
             fallback = "gb18030"
-    if fallback in ("utf-8", "ascii"):
+    if fallback == "utf-8":
+        raise _undecodable(raw, "utf-8", "the bytes are not valid UTF-8 as MSH-18 says")
+    if fallback == "ascii":
         fallback = "gb18030"
+    for codec in dict.fromkeys((fallback, "gb18030")):
+        try:
+            return raw.decode(codec), codec
+        except UnicodeDecodeError:
+            continue
+    raise _undecodable(raw, fallback, f"the bytes are not valid {fallback.upper()} (nor UTF-8, nor GB 18030)")
+
+
+def readable(raw: bytes) -> str:
+    """Text to show a person (``rhip exchange show``, an ACK summary): decoded, or with U+FFFD for bad bytes."""
     try:
-        return raw.decode(fallback), fallback
-    except UnicodeDecodeError:
-        return raw.decode("gb18030", errors="replace"), "gb18030"
+        return decode(raw)[0]
+    except UnknownCharset:
+        return raw.decode("utf-8", errors="replace")

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from rhip.core.clock import fhir_instant
 from rhip.core.errors import RhipError
 from rhip.exchange.hl7v2.ack import Header, build_ack
+from rhip.exchange.hl7v2.charset import UnknownCharset
 from rhip.exchange.hl7v2.intake.compose import Ready, compose, conflict_keys, plan
 from rhip.exchange.hl7v2.intake.decoding import CharsetRules
 from rhip.exchange.hl7v2.intake.errors import (
@@ -159,7 +160,12 @@ class V2Pipeline:
         """Decode, parse and check the header; an answer instead when the message cannot be taken."""
         codec, header = "utf-8", Header()
         try:
-            text, codec = self.config.charsets.decode(item.raw, item.peer)
+            try:
+                text, codec = self.config.charsets.decode(item.raw, item.peer)
+            except UnknownCharset:
+                # Not text in its charset: the ASCII of its header still names the control id to answer.
+                header = Header.salvage(item.raw.decode("ascii", "replace"))
+                raise
             header = Header.salvage(text)
             if item.frame_problem:
                 raise MalformedFrame(_FRAME_PROBLEMS.get(item.frame_problem, "malformed MLLP frame"))
@@ -324,11 +330,22 @@ class V2Pipeline:
 
     # -- replay ---------------------------------------------------------------------------------------
     def replay(self, reject: Rejected, resolve: Callable[[int], None]) -> Answer:
-        """Run a kept message through the pipeline again; ``resolve(id)`` marks it replayed when accepted."""
+        """Run a kept message through the pipeline again; ``resolve(id)`` marks it replayed when accepted.
+
+        Raises ReplayRefused for a reject of another channel, one no longer open, and a frame that arrived
+        incomplete (only part of it is kept).
+        """
         if reject.channel != CHANNEL:
             raise ReplayRefused(f"reject {reject.id} came through {reject.channel}, not MLLP")
         if reject.status != "open":
             raise ReplayRefused(f"reject {reject.id} is {reject.status}, not open")
+        if reject.reason_code == MalformedFrame.code:
+            # Only part of the message was kept (the first bytes of an oversized frame, what arrived of a cut
+            # off one): running it again would store truncated data and answer AA.
+            raise ReplayRefused(
+                f"reject {reject.id}: the frame was incomplete (cut off or over the size limit) and only part"
+                " of it was kept, so it cannot be replayed; ask the sender to resend the message"
+            )
         answer = self.process([Inbound(bytes(reject.raw), replay=True)])[0]
         if answer.code == "AA":
             resolve(int(reject.id))

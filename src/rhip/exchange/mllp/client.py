@@ -85,10 +85,10 @@ class MllpClient:
 
 def ack_summary(ack: bytes) -> tuple[str, str, str]:
     """(MSA-1, MSA-2, the error text) of an acknowledgement, read leniently (an ACK need not parse)."""
-    from rhip.exchange.hl7v2.charset import decode
+    from rhip.exchange.hl7v2.charset import readable
     from rhip.exchange.hl7v2.message import DEFAULT_DELIMITERS, Delimiters, split_segments, unescape
 
-    text, _ = decode(ack)
+    text = readable(ack)
     lines = split_segments(text)
     if not lines or not lines[0].startswith("MSH") or len(lines[0]) < 8:
         return "??", "", text[:200]

@@ -2,7 +2,9 @@
 
 Each connection reads frames and hands them to the intake one by one, writing each ACK before the next
 frame is taken (original acknowledgement mode keeps the sender's order). A frame that is not a message
-(cut off, too large) is answered with an AR and the connection stays up. A connection silent for
+(cut off, too large) is answered with an AR and the connection stays up. A message the platform could
+neither store nor keep in its rejects store (the database is down) gets no ACK: the connection is closed,
+so that the sender sends it again. A connection silent for
 ``idle_timeout_s`` is closed. ``stop()`` stops accepting, closes idle connections at once and lets busy
 ones finish the message they are on. With several server processes (``rhip serve --workers``) each binds
 the port with ``SO_REUSEPORT`` and the kernel spreads connections over them.
@@ -140,6 +142,11 @@ class MllpServer:
                 self._connections[task] = True
                 for frame in frames:
                     answer = await self._answer(frame, peer)
+                    if answer.withheld:
+                        # Refused and kept nowhere: no ACK, so that the sender sends it (and what
+                        # follows it) again on a new connection.
+                        log.warning("MLLP message could not be kept; connection closed without an ACK")
+                        return
                     writer.write(wrap(answer.ack))
                     await writer.drain()
                     if self._stopping:

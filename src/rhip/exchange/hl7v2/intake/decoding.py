@@ -3,6 +3,8 @@
 Order: a charset configured for the peer address (the connection) wins; then one configured for the sending
 facility (MSH-4, read after a first decoding, which MSH-4's plain ASCII code survives); then what the bytes
 and MSH-18 say (``rhip.exchange.hl7v2.charset.decode``); then, for a message without MSH-18, the default.
+Bytes that are not valid in the charset these name when it is UTF-8 (or in any candidate) raise
+``UndecodableBytes``: the message is refused (AR), never stored garbled.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from rhip.exchange.hl7v2.charset import decode, msh18_of
+from rhip.exchange.hl7v2.charset import UndecodableBytes, decode, msh18_of
 
 
 def msh4_of(text: str) -> str:
@@ -37,7 +39,12 @@ class CharsetRules:
         configured = self.by_sender.get(peer) if peer else None
         if configured:
             return decode(raw, configured)
-        text, codec = decode(raw)
+        failure: UndecodableBytes | None = None
+        try:
+            text, codec = decode(raw)
+        except UndecodableBytes as exc:
+            # MSH-4 and MSH-18 are plain ASCII: read them as such, a charset configured for them may fit.
+            failure, text, codec = exc, raw.decode("latin-1"), ""
         if self.by_sender:
             facility = msh4_of(text)
             configured = self.by_sender.get(facility) if facility else None
@@ -45,4 +52,6 @@ class CharsetRules:
                 return decode(raw, configured)
         if self.default and not msh18_of(text):
             return decode(raw, self.default)
+        if failure is not None:
+            raise failure
         return text, codec

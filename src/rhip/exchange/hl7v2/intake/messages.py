@@ -28,3 +28,8 @@ class Answer:
     reject_id: int | None = None
     error_code: str = ""
     reason: str = ""
+    # The message was refused and could not be kept either (the rejects store failed): no ACK may be sent,
+    # since an AE or AR would tell the sender the message was dealt with. The MLLP listener closes the
+    # connection without answering, so that the sender sends the message again; ``ack`` is an AE saying so
+    # for any other caller.
+    withheld: bool = False

@@ -113,6 +113,7 @@ class RejectsPort(OpenRejects, Protocol):
         control_id: str = "",
         content_type: str = "",
         ack: bytes | None = None,
+        application: str = "",
     ) -> int:
         """Keep one refused message."""
 
@@ -140,7 +141,7 @@ class Refuser:
             text, codec = self.charsets.decode(item.raw, item.peer)
             header = Header.salvage(text)
         except Exception:
-            codec, header = "utf-8", Header()
+            codec, header = "utf-8", Header.salvage(item.raw.decode("ascii", "replace"))
         return self.answer(item, header, codec, exc)
 
     def answer(
@@ -157,15 +158,7 @@ class Refuser:
                 stored = None
             if stored is not None:
                 return Answer(stored, ack_code_of(stored), control_id, duplicate=True)
-        ack = build_ack(
-            refusal.ack_code,
-            header,
-            at=datetime.now(UTC),
-            zone=self.zone,
-            codec=codec,
-            error=refusal.error,
-            raw=item.raw,
-        )
+        ack = self._ack(refusal.ack_code, header, codec, refusal.error, item.raw)
         reject_id = None
         if not item.replay:  # a replay reports its outcome; the reject it replays stays as it was
             try:
@@ -181,7 +174,23 @@ class Refuser:
                     ack=None if refusal.transient else ack,
                 )
             except Exception as failure:
-                log_fault(log, "a refused v2 message could not be kept in the rejects store", failure)
+                # Kept nowhere: an AE or AR would let the sender drop it (few resend after one). No answer
+                # then; the listener closes the connection and the sender sends the message again.
+                log_fault(
+                    log,
+                    "a refused v2 message could not be kept in the rejects store; no ACK sent, the sender"
+                    " must send it again",
+                    failure,
+                    refused=refusal.rhip_code,
+                )
+                kept_nowhere = StorageFailed(
+                    "the platform could not store or keep the message; send it again"
+                )
+                error = AckError("207", kept_nowhere.message, rhip_code=kept_nowhere.code)
+                ack = self._ack("AE", header, codec, error, item.raw)
+                return Answer(
+                    ack, "AE", control_id, False, None, kept_nowhere.code, kept_nowhere.message, withheld=True
+                )
         log.info(
             "v2 message refused",
             extra={
@@ -191,3 +200,8 @@ class Refuser:
             },
         )
         return Answer(ack, refusal.ack_code, control_id, False, reject_id, refusal.rhip_code, refusal.reason)
+
+    def _ack(self, code: str, header: Header, codec: str, error: AckError, raw: bytes) -> bytes:
+        return build_ack(
+            code, header, at=datetime.now(UTC), zone=self.zone, codec=codec, error=error, raw=raw
+        )
