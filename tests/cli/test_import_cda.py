@@ -64,3 +64,13 @@ def test_two_jobs_register_what_one_process_registers(migrated: Cli, tmp_path: P
     out = tmp_path / "out"
     assert migrated("export", "--out", str(out), "--type", "DocumentReference").returncode == 0
     assert len((out / "DocumentReference.ndjson").read_bytes().splitlines()) == 4
+
+
+def test_exclusive_is_opt_in() -> None:
+    """Plain creates would duplicate records while a server registers the same institutions' documents."""
+    import inspect
+
+    from rhip.cli.main import import_
+
+    option = inspect.signature(import_).parameters["exclusive"].default
+    assert option is False

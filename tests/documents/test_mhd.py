@@ -372,3 +372,88 @@ def test_fhirpy_posts_a_provide_bundle_and_finds_the_document(served: str, mhd: 
     native = httpx.get(f"{served}/{attachment['url']}", headers={"Accept": "text/xml"}, timeout=30)
     assert native.status_code == 200 and native.content == raw
     assert native.headers["content-type"].startswith("text/xml")
+
+
+# -- review fixes ------------------------------------------------------------------------------------------
+
+
+def test_a_replacement_of_another_patient_or_institution_is_refused(mhd: Platform, sink: ListSink) -> None:
+    raw = golden("C0002")
+    imported = DocumentService(mhd.fhir).submit(raw, sender="his", channel="cda")
+    old = f"DocumentReference/{imported.document_reference_id}"
+    owner = f"Patient/{imported.patient_id}"
+    amended = raw.replace(document_id(raw).encode(), b"C0002-amended", 1)
+    # Another patient: the subject is not the replaced document's.
+    status, body = transaction(mhd, provide(amended, a_patient(mhd), relates_to=old, tag="2"))
+    assert status == 409 and "RHIP-DOC-0003" in str(body) and "another patient" in str(body)
+    # Another institution: the CDA's author is another hospital.
+    foreign = amended.replace(b"510703H01", b"510725H01")
+    status, body = transaction(mhd, provide(foreign, owner, relates_to=old, tag="3"))
+    assert status == 409 and "another institution" in str(body)
+    assert fhir_get(mhd, old)["status"] == "current"
+    assert [k.reason_code for k in sink.kept] == ["RHIP-DOC-0003", "RHIP-DOC-0003"]
+    # The owner's own replacement goes in.
+    status, body = transaction(mhd, provide(amended, owner, relates_to=old, tag="4"))
+    assert status == 200, body
+    assert fhir_get(mhd, old)["status"] == "superseded"
+
+
+def test_the_master_identifier_is_the_cda_document_id(mhd: Platform, sink: ListSink) -> None:
+    patient = a_patient(mhd)
+    raw = golden("C0002")
+    status, body = transaction(mhd, provide(raw, patient, master="another-id"))
+    assert status == 400 and "RHIP-DOC-0005" in str(body) and "masterIdentifier" in str(body)
+    bundle = provide(raw, patient)
+    del bundle["entry"][1]["resource"]["masterIdentifier"]
+    status, body = transaction(mhd, bundle)
+    assert status == 200, body
+    ref = fhir_get(mhd, locations(body)[1])
+    assert ref["masterIdentifier"] == {"system": "urn:oid:2.16.156.10011.1.1", "value": document_id(raw)}
+    assert {"url": "urn:rhip:ext:document-version", "valueInteger": 1} in ref["extension"]
+    assert any(i["system"].startswith("urn:rhip:cda-set:") for i in ref["identifier"])
+
+
+def test_a_document_imported_then_provided_is_registered_once(mhd: Platform) -> None:
+    raw = golden("C0007")
+    imported = DocumentService(mhd.fhir).submit(raw, sender="his", channel="cda")
+    observations = count(mhd, "Observation")
+    status, body = transaction(mhd, provide(raw, f"Patient/{imported.patient_id}", code="C0007"))
+    assert status == 200, body
+    assert locations(body)[1] == f"DocumentReference/{imported.document_reference_id}"
+    assert count(mhd, "DocumentReference") == 1 and count(mhd, "Observation") == observations
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b["entry"].append({"resource": "x"}),
+        lambda b: b["entry"][1]["resource"].update(content=["x"]),
+        lambda b: b["entry"][1]["resource"].update(relatesTo=[{"code": "replaces", "target": "x"}]),
+        lambda b: b["entry"][1]["resource"].update(type="x"),
+        lambda b: b["entry"][1]["resource"].update(context={"encounter": ["x"]}),
+        lambda b: b["entry"][0]["resource"]["extension"][0].update(valueIdentifier="x"),
+    ],
+)
+def test_a_malformed_provide_bundle_is_a_400_and_kept(mhd: Platform, sink: ListSink, damage: Any) -> None:
+    bundle = provide(golden("C0002"), a_patient(mhd))
+    damage(bundle)
+    if isinstance(bundle["entry"][0]["resource"]["extension"][0]["valueIdentifier"], str):
+        bundle["entry"][1]["resource"]["content"] = "x"  # refused, with a sender that is no Identifier
+    status, body = transaction(mhd, bundle)
+    assert status == 400 and "RHIP-DOC-0005" in str(body), body
+    assert len(sink.kept) == 1 and sink.kept[0].reason_code == "RHIP-DOC-0005"
+    assert count(mhd, "DocumentReference") == 0
+
+
+def test_an_unexpected_failure_while_preparing_is_a_refusal(
+    mhd: Platform, sink: ListSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rhip.documents.mhd as mhd_module
+
+    def broken(*_: Any) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(mhd_module, "complete", broken)
+    status, body = transaction(mhd, provide(golden("C0002"), a_patient(mhd)))
+    assert status == 400 and "RHIP-DOC-0005" in str(body)
+    assert [k.reason_code for k in sink.kept] == ["RHIP-DOC-0005"]

@@ -522,3 +522,162 @@ def test_registry_values() -> None:
     assert reg.confidentiality_label("X")["coding"][0]["code"] == "N"
     assert reg.token({"system": "s", "value": "a,b|c"}) == "s|a\\,b\\|c"
     assert reg.criteria(("identifier", "s|a b&c")) == "identifier=s|a%20b%26c"
+
+
+# -- review fixes: replacements stay with their owner, numbers, rejects, zone --------------------------
+
+
+def _other_patient(raw: bytes) -> bytes:
+    """The document about another patient (other ID card, health card and visit numbers)."""
+    return (
+        raw.replace(b"510781198610113487", b"510781199001011234")
+        .replace(b"5107816018723255243", b"5107810000000000001")
+        .replace(b"ZY2025091400000520040", b"ZY2025091400000999999")
+        .replace(b"648798370065", b"648798379999")
+    )
+
+
+def _other_institution(raw: bytes) -> bytes:
+    """The document as another hospital wrote it (author and custodian)."""
+    return raw.replace(b"510700F01", b"510725H01")
+
+
+def test_a_new_version_of_another_institution_and_patient_is_refused(
+    registry: DocumentService, docs_platform: Platform, sink: ListSink
+) -> None:
+    raw = golden("C0053")
+    first = registry.submit(raw, sender="a", channel="cda")
+    intruder = new_version(_other_patient(_other_institution(raw)), "C0053-intruder", 2)
+    with pytest.raises(ReplacementRefused):
+        registry.submit(intruder, sender="b", channel="cda")
+    rplc = new_version(
+        _other_patient(_other_institution(raw)), "C0053-intruder-2", 1, parent=document_id(raw)
+    )
+    with pytest.raises(ReplacementRefused):
+        registry.submit(rplc, sender="b", channel="cda")
+    assert fhir_get(docs_platform, f"DocumentReference/{first.document_reference_id}")["status"] == "current"
+    assert [r.reason_code for r in sink.kept] == ["RHIP-DOC-0003", "RHIP-DOC-0003"]
+
+
+def test_a_replacement_for_another_patient_of_the_same_institution_is_refused(
+    registry: DocumentService, docs_platform: Platform
+) -> None:
+    raw = golden("C0053")
+    first = registry.submit(raw, sender="a", channel="cda")
+    other = new_version(_other_patient(raw), "C0053-other-patient", 1, parent=document_id(raw))
+    with pytest.raises(ReplacementRefused, match="another patient"):
+        registry.submit(other, sender="a", channel="cda")
+    by_set = new_version(_other_patient(raw), "C0053-other-patient-v2", 2)
+    with pytest.raises(ReplacementRefused, match="another patient"):
+        registry.submit(by_set, sender="a", channel="cda")
+    assert fhir_get(docs_platform, f"DocumentReference/{first.document_reference_id}")["status"] == "current"
+    # In one batch too: the second version names another patient.
+    raw2 = golden("C0032")
+    outcomes = registry.submit_many(
+        [(raw2, "a"), (new_version(_other_patient(raw2), "C0032-x", 2), "a")], channel="cda"
+    )
+    assert isinstance(outcomes[0], DocumentReceipt) and isinstance(outcomes[1], ReplacementRefused)
+    status = fhir_get(docs_platform, f"DocumentReference/{outcomes[0].document_reference_id}")["status"]
+    assert status == "current"
+
+
+def test_an_oversized_number_refuses_its_document_not_the_batch(
+    registry: DocumentService, sink: ListSink, docs_platform: Platform
+) -> None:
+    lab = golden("C0007")
+    at = lab.index(b'xsi:type="PQ" value="') + len(b'xsi:type="PQ" value="')
+    huge = lab[:at] + b"123456789012345678901234" + lab[lab.index(b'"', at) :]
+    version = golden("C0053").replace(b'<versionNumber value="1"/>', b'<versionNumber value="\xc2\xb2"/>')
+    outcomes = registry.submit_many([(golden("C0002"), "a"), (huge, "lab"), (version, "b")], channel="cda")
+    assert [type(o).__name__ for o in outcomes] == ["DocumentReceipt", "CdaRejected", "CdaRejected"]
+    assert sorted((k.sender, k.reason_code) for k in sink.kept) == [
+        ("b", "RHIP-CDA-0016"),
+        ("lab", "RHIP-CDA-0020"),
+    ]
+    assert count(docs_platform, "DocumentReference") == 1
+
+
+def test_an_unexpected_failure_refuses_only_its_document_and_is_kept(
+    docs_platform: Platform, sink: ListSink
+) -> None:
+    from rhip.documents.cda.extract import extract
+
+    def extractor(doc: Any, ctx: Any) -> list[dict[str, Any]]:
+        if doc.header.code == "C0007":
+            raise OverflowError("boom")
+        return extract(doc, ctx)
+
+    service = DocumentService(docs_platform.fhir, RegistryConfig(), sink, extractor=extractor)
+    outcomes = service.submit_many([(golden(c), c) for c in ("C0002", "C0007", "C0053")], channel="cda")
+    assert [type(o).__name__ for o in outcomes] == ["DocumentReceipt", "CdaRejected", "DocumentReceipt"]
+    assert [(k.sender, k.reason_code) for k in sink.kept] == [("C0007", "RHIP-CDA-0020")]
+    assert count(docs_platform, "DocumentReference") == 2
+
+
+def test_a_value_json_cannot_carry_refuses_only_its_document(docs_platform: Platform, sink: ListSink) -> None:
+    """The backstop behind number(): a value orjson cannot write fails the batch, then only its document."""
+    from rhip.documents.cda.extract import extract
+
+    def extractor(doc: Any, ctx: Any) -> list[dict[str, Any]]:
+        resources = extract(doc, ctx)
+        if doc.header.code == "C0007":
+            resources[0]["valueInteger"] = 2**70
+        return resources
+
+    service = DocumentService(docs_platform.fhir, RegistryConfig(), sink, extractor=extractor)
+    outcomes = service.submit_many([(golden(c), c) for c in ("C0002", "C0007")], channel="cda")
+    assert [type(o).__name__ for o in outcomes] == ["DocumentReceipt", "CdaRejected"]
+    assert [(k.sender, k.reason_code) for k in sink.kept] == [("C0007", "RHIP-CDA-0020")]
+
+
+@pytest.mark.parametrize(("channel", "kept"), [("cda", 1), ("hl7v3", 0)])
+def test_server_errors_are_kept_for_a_bulk_import(
+    docs_platform: Platform, sink: ListSink, channel: str, kept: int
+) -> None:
+    from rhip.core.errors import StorageUnavailable
+
+    def extractor(doc: Any, ctx: Any) -> list[dict[str, Any]]:
+        raise StorageUnavailable("the store is away")
+
+    service = DocumentService(docs_platform.fhir, RegistryConfig(), sink, extractor=extractor)
+    with pytest.raises(StorageUnavailable):
+        service.submit(golden("C0002"), sender="his", channel=channel)
+    assert len(sink.kept) == kept
+
+
+def test_retrieve_by_the_bare_extension_gives_that_document_only(registry: DocumentService) -> None:
+    raw = golden("C0032")
+    first = registry.submit(raw, sender="a", channel="cda")
+    registry.submit(new_version(raw, "C0032-v2", 2), sender="a", channel="cda")
+    # The second version carries the first one's id as its setId: still the first one is retrieved.
+    content, summary = registry.retrieve(document_id(raw))
+    assert content == raw and summary.document_reference_id == first.document_reference_id
+    # Another root with the same extension (another hospital's numbering): the bare extension is ambiguous.
+    other = _other_patient(_other_institution(golden("C0053"))).replace(
+        f'<id root="2.16.156.10011.1.1" extension="{document_id(golden("C0053"))}"'.encode(),
+        f'<id root="2.16.156.10011.1.99" extension="{document_id(raw)}"'.encode(),
+        1,
+    )
+    registry.submit(other, sender="b", channel="cda")
+    with pytest.raises(RhipError) as caught:
+        registry.retrieve(document_id(raw))
+    assert caught.value.code == "RHIP-DOC-0006" and caught.value.http_status == 400
+    assert registry.retrieve(f"2.16.156.10011.1.1^{document_id(raw)}")[0] == raw
+
+
+def test_a_date_only_document_is_dated_in_the_configured_zone(
+    docs_platform: Platform, sink: ListSink
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from rhip.documents import registry as reg
+
+    assert reg.as_instant("2025-01-15", ZoneInfo("Europe/Berlin")) == "2025-01-15T00:00:00+01:00"
+    assert reg.as_instant("2025-07-15", ZoneInfo("Europe/Berlin")) == "2025-07-15T00:00:00+02:00"
+    raw = golden("C0053").replace(
+        b'<effectiveTime value="20250919151700"/>', b'<effectiveTime value="20250919"/>', 1
+    )
+    service = DocumentService(docs_platform.fhir, RegistryConfig(timezone="Europe/Berlin"), sink)
+    receipt = service.submit(raw, sender="a", channel="cda")
+    ref = fhir_get(docs_platform, f"DocumentReference/{receipt.document_reference_id}")
+    assert ref["date"] == "2025-09-19T00:00:00+02:00"

@@ -194,10 +194,12 @@ def import_(
     exclusive: Annotated[
         bool,
         typer.Option(
-            help="CDA: no other door or job registers documents of the same institutions meanwhile (each zip "
-            "one institution's, as the synthetic region and most exports are): plain creates, faster"
+            help="CDA, opt-in: new records as plain creates (no ifNoneExist), faster. Only when nothing else "
+            "registers documents of these institutions meanwhile, e.g. a backfill into a platform not yet "
+            "taking traffic; with --jobs, files are shared among the processes by size (each zip whole, in "
+            "one process), so each institution's documents must be in one file"
         ),
-    ] = True,
+    ] = False,
 ) -> None:
     """Import FHIR resources (NDJSON, resources, Bundles) or CDA documents (.xml, folders, zips of them),
     reporting what was rejected and why."""

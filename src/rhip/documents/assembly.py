@@ -12,10 +12,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rhip.documents import registry as reg
 from rhip.documents.cda.encounter import encounter_criteria, encounter_full_url, visit_identifier
 from rhip.documents.cda.identity import full_url
+from rhip.documents.cda.values import SHANGHAI
 from rhip.documents.facts import DocumentFacts, Institution
 from rhip.documents.known import Known, PatientKey, patient_keys
 from rhip.documents.model import DocumentRejected
@@ -169,10 +171,17 @@ def commit(assembly: Assembly, p: Pending, staged: list[dict[str, Any]]) -> None
         assembly.visit_patients.setdefault(p.visit_token, p.patient_ref)
 
 
-def document(assembly: Assembly, p: Pending, refs: reg.Refs) -> None:
+def document(assembly: Assembly, p: Pending, refs: reg.Refs, zone: ZoneInfo = SHANGHAI) -> None:
     """Add a document's Binary, DocumentReference, extracted resources and the supersede of what it replaces."""
     resource = reg.document_reference(
-        p.facts, p.raw, p.binary_id, refs, p.source, status=p.status, facility_type=p.facility_type
+        p.facts,
+        p.raw,
+        p.binary_id,
+        refs,
+        p.source,
+        status=p.status,
+        facility_type=p.facility_type,
+        zone=zone,
     )
     if p.replaces_pending is not None:
         resource["relatesTo"] = [reg.replaces(p.replaces_pending.url)]

@@ -7,12 +7,15 @@ and their Binaries. :class:`ProvideBundle` prepares it for the FHIR transaction:
   SHA-1 ``hash`` (given ones must agree), its attachment ``url`` becomes ``Binary/<id>`` (the Binary is
   PUT under an id chosen here: the transaction rewrites references, not attachment URLs);
 - a CDA document (content type text/xml, application/xml or application/hl7-v3+xml with a ClinicalDocument
-  root) is read with the checks of :func:`~rhip.documents.cda.header.read_document`, and the resources
-  extracted from its entries are added to the Bundle;
+  root) is read with the checks of :func:`~rhip.documents.cda.header.read_document`; its masterIdentifier
+  must be the registry's identifier of its ClinicalDocument/id (filled when absent), and it gets the setId
+  identifier and version extension the registry gives it, so that a document sent through ``rhip import``
+  and through MHD is one document; the resources extracted from its entries are added to the Bundle;
 - a document already registered with the same masterIdentifier and hash is not registered again (its
   DocumentReference and Binary resolve to the stored ones); with another hash it is refused (409);
-- ``relatesTo`` replaces: the replaced DocumentReference must be current; a PUT making it ``superseded``
-  (``If-Match`` its version) is added to the same transaction.
+- ``relatesTo`` replaces: the replaced DocumentReference must be current, of the same patient and (when both
+  name one) of the same author organization; a PUT making it ``superseded`` (``If-Match`` its version) is
+  added to the same transaction.
 
 Added entries go after the client's, so the first entries of the transaction-response answer the client's
 entries one for one. A refused Bundle is kept in the rejects sink (channel ``mhd``) with its JSON.
@@ -20,10 +23,10 @@ entries one for one. A refused Bundle is kept in the rejects sink (channel ``mhd
 
 from __future__ import annotations
 
-import base64
-import binascii
+import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 
@@ -34,7 +37,20 @@ from rhip.documents import registry as reg
 from rhip.documents.cda.context import ExtractContext
 from rhip.documents.cda.header import read_document
 from rhip.documents.cda.identity import full_url
+from rhip.documents.cda.model import CdaDocument
 from rhip.documents.facts import DocumentFacts, facts_of
+from rhip.documents.mhd_fields import (
+    author_codes,
+    author_orgs,
+    author_ref,
+    complete,
+    decode_data,
+    identify,
+    master_token,
+    reference_of,
+    sender_of,
+    token_text,
+)
 from rhip.documents.model import DocumentConflict, ProvideBundleInvalid, RejectSink, ReplacementRefused
 from rhip.documents.service import DocumentService
 from rhip.fhir.rest.extensions import BundleHook
@@ -51,7 +67,8 @@ PROVIDE_PROFILES = (
 )
 CDA_CONTENT_TYPES = frozenset({"text/xml", "application/xml", "application/hl7-v3+xml"})
 CLINICAL_DOCUMENT = "{urn:hl7-org:v3}ClinicalDocument"
-SOURCE_ID_URL = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/ihe-sourceId"
+
+log = logging.getLogger("rhip.documents.mhd")
 
 
 @dataclass
@@ -81,6 +98,11 @@ class ProvideBundle:
         except RhipError as error:
             self.refused(bundle, error)
             raise
+        except Exception as exc:  # a Bundle of a shape nothing above expected: refused, never a 500
+            log.warning("provide bundle refused: unexpected %s while preparing it", type(exc).__name__)
+            invalid = ProvideBundleInvalid("the Provide Document Bundle is malformed")
+            self.refused(bundle, invalid)
+            raise invalid from None
 
     def refused(self, bundle: dict[str, Any], error: RhipError) -> None:
         """Keep a refused Bundle (not transient failures: the sender retries those)."""
@@ -88,7 +110,7 @@ class ProvideBundle:
             return
         self.rejects.record(
             channel="mhd",
-            sender=_sender(bundle),
+            sender=sender_of(bundle),
             raw=orjson.dumps(bundle),
             reason_code=error.code,
             reason=error.message or "; ".join(i.diagnostics for i in error.issues()),
@@ -100,6 +122,11 @@ class ProvideBundle:
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ProvideBundleInvalid("a Provide Document Bundle needs entries", expression=["Bundle.entry"])
         entries = [dict(e) for e in entries]
+        for i, e in enumerate(entries):
+            if "resource" in e and not isinstance(e["resource"], dict):
+                raise ProvideBundleInvalid(
+                    "an entry's resource must be a resource", expression=[f"Bundle.entry[{i}].resource"]
+                )
         kinds = [str((e.get("resource") or {}).get("resourceType", "")) for e in entries]
         if "List" not in kinds:
             raise ProvideBundleInvalid("a Provide Document Bundle needs its SubmissionSet List")
@@ -107,14 +134,27 @@ class ProvideBundle:
         if not documents:
             raise ProvideBundleInvalid("a Provide Document Bundle needs at least one DocumentReference")
         by_url = {e["fullUrl"]: e for e in entries if isinstance(e.get("fullUrl"), str)}
-        masters = {i: _master(entries[i], i) for i in documents}
+        contents: dict[int, _Content | None] = {}
+        cdas: dict[int, CdaDocument | None] = {}
+        for i in documents:
+            entry = entries[i] = {**entries[i], "resource": dict(entries[i]["resource"])}
+            where = f"Bundle.entry[{i}].resource"
+            contents[i] = content = self._content(
+                entry["resource"], str(entry.get("fullUrl", "")), by_url, where
+            )
+            cdas[i] = None
+            if content is not None and _is_cda(content):
+                cdas[i] = doc = read_document(
+                    content.raw, max_bytes=self.service.config.max_document_bytes, zone=self.service.zone
+                )
+                identify(entry["resource"], facts_of(doc), where)
+        masters = {i: master_token(entries[i], i) for i in documents}
         known = {
             queries.master_token(r.resource): r for r in queries.registered(self.fhir, list(masters.values()))
         }
         added: list[dict[str, Any]] = []
         for i in documents:
-            entry = entries[i] = {**entries[i], "resource": dict(entries[i]["resource"])}
-            added += self._document(entry, i, by_url, known.get(masters[i]))
+            added += self._document(entries[i], i, contents[i], cdas[i], known.get(masters[i]))
         return {**bundle, "entry": entries + added}
 
     @property
@@ -123,12 +163,16 @@ class ProvideBundle:
         return self.service.fhir
 
     def _document(
-        self, entry: dict[str, Any], i: int, by_url: dict[str, dict[str, Any]], registered: Any
+        self,
+        entry: dict[str, Any],
+        i: int,
+        content: _Content | None,
+        doc: CdaDocument | None,
+        registered: Any,
     ) -> list[dict[str, Any]]:
         """Complete one DocumentReference entry; the entries it adds."""
         ref = entry["resource"]
         where = f"Bundle.entry[{i}].resource"
-        content = self._content(ref, str(entry.get("fullUrl", "")), by_url, where)
         added: list[dict[str, Any]] = []
         if content is not None:
             self._attachment(ref, content, where)
@@ -136,7 +180,7 @@ class ProvideBundle:
         if registered is not None:
             if content is None or registered.sha1 != reg.sha1_base64(content.raw):
                 raise DocumentConflict(
-                    f"the document {_token_text(ref)} is already registered with other content",
+                    f"the document {token_text(ref)} is already registered with other content",
                     expression=[f"{where}.masterIdentifier"],
                 )
             # A repeated submission: the stored DocumentReference and Binary stand for the given ones.
@@ -161,9 +205,9 @@ class ProvideBundle:
                 "ifNoneExist": reg.criteria(("identifier", reg.token(ref["masterIdentifier"]))),
             }
         ref.setdefault("status", "current")
-        added += self._supersede(ref, where)
-        if content is not None and _is_cda(content):
-            added += self._extract(ref, content, where)
+        added += self._supersede(ref, where, facts_of(doc) if doc is not None else None)
+        if doc is not None:
+            added += self._extract(ref, doc, where)
         return added
 
     @staticmethod
@@ -174,6 +218,7 @@ class ProvideBundle:
         if (
             not isinstance(contents, list)
             or not contents
+            or not isinstance(contents[0], dict)
             or not isinstance(contents[0].get("attachment"), dict)
         ):
             raise ProvideBundleInvalid(
@@ -184,16 +229,20 @@ class ProvideBundle:
         att = attachment["attachment"]
         if isinstance(att.get("data"), str):
             return _Content(
-                _decode(att["data"], f"{where}.content[0].attachment.data"),
+                decode_data(att["data"], f"{where}.content[0].attachment.data"),
                 str(att.get("contentType", "")),
                 None,
             )
         url = att.get("url")
         binary = by_url.get(url) if isinstance(url, str) else None
-        if binary is None or (binary.get("resource") or {}).get("resourceType") != "Binary":
+        if (
+            binary is None
+            or not isinstance(binary.get("resource"), dict)
+            or binary["resource"].get("resourceType") != "Binary"
+        ):
             return None  # content kept elsewhere: nothing to check here
         resource = binary["resource"] = dict(binary["resource"])
-        raw = _decode(resource.get("data"), f"Binary {url}.data")
+        raw = decode_data(resource.get("data"), f"Binary {url}.data")
         binary_id = new_resource_id()
         resource["id"] = binary_id
         if ref_url:
@@ -219,13 +268,19 @@ class ProvideBundle:
         att["hash"], att["size"] = digest, len(content.raw)
         att.setdefault("contentType", content.content_type or "application/octet-stream")
 
-    def _supersede(self, ref: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    def _supersede(
+        self, ref: dict[str, Any], where: str, facts: DocumentFacts | None
+    ) -> list[dict[str, Any]]:
         """PUTs making the documents ``ref`` replaces superseded."""
         out = []
-        for k, relation in enumerate(ref.get("relatesTo") or ()):
+        relations = ref.get("relatesTo") or []
+        if not isinstance(relations, list):
+            raise ProvideBundleInvalid("relatesTo must be a list", expression=[f"{where}.relatesTo"])
+        for k, relation in enumerate(relations):
             if not isinstance(relation, dict) or relation.get("code") != "replaces":
                 continue
-            target = str((relation.get("target") or {}).get("reference", ""))
+            target_ref = relation.get("target")
+            target = str(target_ref.get("reference", "")) if isinstance(target_ref, dict) else ""
             if not target.startswith("DocumentReference/"):
                 raise ProvideBundleInvalid(
                     "relatesTo replaces must name a stored DocumentReference (DocumentReference/id)",
@@ -237,6 +292,7 @@ class ProvideBundle:
                 raise ProvideBundleInvalid(f"the replaced document {target} does not exist") from exc
             if old.status != "current":
                 raise ReplacementRefused(f"the replaced document {target} is {old.status}, not current")
+            self._same_owner(ref, old.resource, facts, target, f"{where}.relatesTo[{k}].target")
             superseded = {k2: v for k2, v in old.resource.items() if k2 != "meta"}
             superseded["status"] = "superseded"
             out.append(
@@ -247,28 +303,64 @@ class ProvideBundle:
             )
         return out
 
-    def _extract(self, ref: dict[str, Any], content: _Content, where: str) -> list[dict[str, Any]]:
-        """Check a CDA document and add the resources extracted from it."""
-        doc = read_document(
-            content.raw, max_bytes=self.service.config.max_document_bytes, zone=self.service.zone
-        )
-        patient = str((ref.get("subject") or {}).get("reference", ""))
+    def _same_owner(
+        self,
+        ref: dict[str, Any],
+        old: dict[str, Any],
+        facts: DocumentFacts | None,
+        target: str,
+        where: str,
+    ) -> None:
+        """Refuse replacing ``old`` (a stored DocumentReference) unless it is of the same patient and, when
+        both name one, of the same author organization."""
+        subject = self._patient_of(reference_of(ref.get("subject")))
+        if not subject or subject != reference_of(old.get("subject")):
+            raise ReplacementRefused(
+                f"the replaced document {target} is of another patient", expression=[where]
+            )
+        new_codes, old_codes = author_codes(ref), author_codes(old)
+        if facts is not None:
+            new_codes.add(facts.author_org.code)
+        new_refs, old_refs = author_orgs(ref), author_orgs(old)
+        if (new_codes and old_codes and not new_codes & old_codes) or (
+            new_refs and old_refs and not new_refs & old_refs
+        ):
+            raise ReplacementRefused(
+                f"the replaced document {target} is of another institution", expression=[where]
+            )
+
+    def _patient_of(self, reference: str) -> str:
+        """``Patient/<id>`` a subject reference names (a conditional one looked up); '' when unknown."""
+        if reference.startswith("Patient?"):
+            query = [tuple(p.split("=", 1)) for p in reference[8:].split("&") if "=" in p]
+            found = queries.matches(
+                queries.get(self.fhir, "Patient", [(k, unquote(v)) for k, v in query] + [("_count", "2")])
+            )
+            return f"Patient/{found[0]['id']}" if len(found) == 1 else ""
+        return reference.split("/_history", 1)[0]
+
+    def _extract(self, ref: dict[str, Any], doc: CdaDocument, where: str) -> list[dict[str, Any]]:
+        """Add the resources extracted from a checked CDA document."""
+        patient = reference_of(ref.get("subject"))
         if not patient:
             raise ProvideBundleInvalid("a DocumentReference of a CDA document needs its subject")
-        encounters = (ref.get("context") or {}).get("encounter") or [{}]
-        organization = _author_ref(ref, "Organization") or str(
-            (ref.get("custodian") or {}).get("reference", "")
-        )
+        context = ref.get("context")
+        encounters = (context.get("encounter") if isinstance(context, dict) else None) or [{}]
+        if not isinstance(encounters, list) or not isinstance(encounters[0], dict):
+            raise ProvideBundleInvalid(
+                "context.encounter must be a list of references", expression=[f"{where}.context.encounter"]
+            )
+        organization = author_ref(ref, "Organization") or reference_of(ref.get("custodian"))
         source = f"urn:rhip:source:mhd:{doc.header.author.organization.code or doc.header.custodian.code}"
         ref["meta"] = {"source": source, **(ref.get("meta") or {})}
-        _complete(ref, facts_of(doc), where)
+        complete(ref, facts_of(doc), where, self.service.zone)
         extracted = self.service.extractor(
             doc,
             ExtractContext(
                 patient,
                 encounters[0].get("reference"),
                 organization or None,
-                _author_ref(ref, "Practitioner"),
+                author_ref(ref, "Practitioner"),
                 source,
                 self.service.zone,
             ),
@@ -279,28 +371,6 @@ class ProvideBundle:
         ]
 
 
-def _complete(ref: dict[str, Any], facts: DocumentFacts, where: str) -> None:
-    """Fill the metadata the Document Source left out from the CDA header; a type that names another
-    document code than the header's is refused."""
-    codes = [
-        c.get("code")
-        for c in (ref.get("type") or {}).get("coding", ())
-        if c.get("system") == reg.DOCUMENT_CODES
-    ]
-    if codes and facts.code not in codes:
-        raise ProvideBundleInvalid(
-            f"DocumentReference.type says {codes[0]}, the document's code is {facts.code}",
-            expression=[f"{where}.type"],
-        )
-    coding = {"system": reg.DOCUMENT_CODES, "code": facts.code, "display": facts.code_display}
-    if not codes:
-        ref["type"] = {"coding": [*(ref.get("type") or {}).get("coding", ()), coding], "text": facts.title}
-    ref.setdefault("date", reg.as_instant(facts.effective_time))
-    ref.setdefault("securityLabel", [reg.confidentiality_label(facts.confidentiality)])
-    if facts.template_id and "format" not in ref["content"][0]:
-        ref["content"][0]["format"] = {"system": reg.URI_SYSTEM, "code": f"urn:oid:{facts.template_id}"}
-
-
 def _is_cda(content: _Content) -> bool:
     if content.content_type.split(";", 1)[0].strip().lower() not in CDA_CONTENT_TYPES:
         return False
@@ -308,50 +378,3 @@ def _is_cda(content: _Content) -> bool:
         return bool(parse_xml(content.raw).tag == CLINICAL_DOCUMENT)
     except (XmlRejected, InvalidRequest):
         return False
-
-
-def _master(entry: dict[str, Any], i: int) -> str:
-    master = (entry.get("resource") or {}).get("masterIdentifier")
-    if not isinstance(master, dict) or not master.get("system") or not master.get("value"):
-        raise ProvideBundleInvalid(
-            "a DocumentReference needs masterIdentifier (system and value): the document's unique id",
-            expression=[f"Bundle.entry[{i}].resource.masterIdentifier"],
-        )
-    return reg.token(master)
-
-
-def _token_text(ref: dict[str, Any]) -> str:
-    master = ref.get("masterIdentifier", {})
-    return f"{master.get('system')}|{master.get('value')}"
-
-
-def _decode(data: Any, where: str) -> bytes:
-    if not isinstance(data, str):
-        raise ProvideBundleInvalid(f"{where} is missing", expression=[where])
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ProvideBundleInvalid(f"{where} is not base64", expression=[where]) from exc
-
-
-def _author_ref(ref: dict[str, Any], rtype: str) -> str | None:
-    for author in ref.get("author") or ():
-        target = str(author.get("reference", "")) if isinstance(author, dict) else ""
-        if target.startswith((f"{rtype}/", f"{rtype}?")):
-            return target
-    return None
-
-
-def _sender(bundle: dict[str, Any]) -> str:
-    """Who sent a Bundle: its SubmissionSet's sourceId (or source), else 'unknown'."""
-    for entry in bundle.get("entry") or ():
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or resource.get("resourceType") != "List":
-            continue
-        for ext in resource.get("extension") or ():
-            if isinstance(ext, dict) and ext.get("url") == SOURCE_ID_URL:
-                return str(ext.get("valueIdentifier", {}).get("value", "unknown"))
-        source = resource.get("source")
-        if isinstance(source, dict):
-            return str(source.get("reference") or source.get("display") or "unknown")
-    return "unknown"

@@ -92,3 +92,9 @@ class ProvideBundleInvalid(InvalidRequest):
     """An MHD ProvideDocumentBundle that breaks the transaction's rules (attachment, hash, size …)."""
 
     code = "RHIP-DOC-0005"
+
+
+class AmbiguousDocumentId(InvalidRequest):
+    """A document id given without its root names documents of several roots: give ``root^extension``."""
+
+    code = "RHIP-DOC-0006"

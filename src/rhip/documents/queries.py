@@ -12,7 +12,13 @@ import orjson
 from rhip.core.errors import ResourceNotFound
 from rhip.core.ids import is_valid_fhir_id
 from rhip.documents import registry as reg
-from rhip.documents.model import DocumentNotFound, DocumentQuery, DocumentReceipt, DocumentSummary
+from rhip.documents.model import (
+    AmbiguousDocumentId,
+    DocumentNotFound,
+    DocumentQuery,
+    DocumentReceipt,
+    DocumentSummary,
+)
 from rhip.fhir.rest.messages import FhirRequest
 from rhip.fhir.rest.service import FhirService
 
@@ -177,10 +183,25 @@ def find_document(fhir: FhirService, document_id: str) -> dict[str, Any]:
             pass
     root, sep, ext = document_id.partition("^")
     if sep:
-        criteria = reg.token(reg.document_identifier((root, ext)))
+        wanted = reg.document_identifier((root, ext))
+        criteria = reg.token(wanted)
     else:
+        wanted = {"value": document_id}
         criteria = reg.escape(document_id)  # any system
-    found = matches(get(fhir, "DocumentReference", [("identifier", criteria), ("_count", "2")]))
+    found = matches(get(fhir, "DocumentReference", [("identifier", criteria), ("_count", str(MAX_MATCHES))]))
+    # ``identifier`` also matches the setId identifiers (urn:rhip:cda-set:…): only the document itself counts.
+    found = [
+        r
+        for r in found
+        if isinstance(r.get("masterIdentifier"), dict)
+        and all(r["masterIdentifier"].get(k) == v for k, v in wanted.items())
+    ]
+    systems = {str(r["masterIdentifier"].get("system", "")) for r in found}
+    if len(systems) > 1:
+        raise AmbiguousDocumentId(
+            f"the document id {document_id[:80]!r} is registered under {len(systems)} roots; "
+            "give it as root^extension"
+        )
     current = [r for r in found if r.get("status") == "current"] or found
     if not current:
         raise DocumentNotFound(f"no registered document has the id {document_id[:80]!r}")

@@ -10,9 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
 
+from rhip.documents.cda.values import SHANGHAI
 from rhip.documents.facts import CASE_NUMBER, MRN_PREFIX, PERSON_SYSTEMS, DocumentFacts, Institution
 
 ORGANIZATION_SYSTEM = "urn:oid:2.16.156.10011.1.5"
@@ -87,13 +90,18 @@ def escape(value: str) -> str:
     return value
 
 
-def as_instant(value: str) -> str:
-    """A FHIR dateTime as an instant (DocumentReference.date): a bare date becomes its midnight in +08:00."""
+def as_instant(value: str, zone: ZoneInfo = SHANGHAI) -> str:
+    """A FHIR dateTime as an instant (DocumentReference.date): a bare date becomes its midnight in ``zone``
+    (the registry's configured time zone)."""
     if "T" in value:
         return value
     parts = value.split("-")
-    year, month, day = parts[0], parts[1] if len(parts) > 1 else "01", parts[2] if len(parts) > 2 else "01"
-    return f"{year}-{month}-{day}T00:00:00+08:00"
+    year, month, day = (
+        int(parts[0]),
+        int(parts[1]) if len(parts) > 1 else 1,
+        int(parts[2]) if len(parts) > 2 else 1,
+    )
+    return datetime(year, month, day, tzinfo=zone).isoformat(timespec="seconds")
 
 
 # -- conditional entries --------------------------------------------------------------------------------
@@ -279,8 +287,10 @@ def document_reference(
     *,
     status: str = "current",
     facility_type: dict[str, Any] | None = None,
+    zone: ZoneInfo = SHANGHAI,
 ) -> dict[str, Any]:
-    """The DocumentReference of a CDA document (MHD Comprehensive metadata where the header has it)."""
+    """The DocumentReference of a CDA document (MHD Comprehensive metadata where the header has it); a
+    date-only effectiveTime is dated at its midnight in ``zone``."""
     author: list[dict[str, Any]] = [
         {
             "reference": refs.organization,
@@ -320,7 +330,7 @@ def document_reference(
             "text": facts.title or facts.code_display,
         },
         "subject": {"reference": refs.patient},
-        "date": as_instant(facts.effective_time),
+        "date": as_instant(facts.effective_time, zone),
         "author": author,
         "custodian": {
             "reference": refs.custodian,

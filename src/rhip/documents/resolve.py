@@ -7,6 +7,11 @@
   versionNumber (a late arrival) is registered as ``superseded`` and replaces nothing.
 Documents are taken in versionNumber order (replacements by id last), so that versions 1, 2, 3 of one set
 in one batch chain up.
+
+A replacement (by id or by setId) must stay with its owner: the document it replaces must be of the same
+institution and of the same patient (the same local patient key here; for a registered document, the same
+Patient once the batch's records are known, checked by the service). Otherwise it is refused
+(ReplacementRefused), so that no institution can supersede another's documents.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 from rhip.core.errors import RhipError
 from rhip.documents import registry as reg
 from rhip.documents.assembly import Pending
+from rhip.documents.cda.encounter import visit_identifier
+from rhip.documents.known import patient_keys
 from rhip.documents.model import DocumentConflict, DocumentReceipt, ReplacementRefused
 from rhip.documents.queries import Registered, master_token, set_token
 
@@ -89,8 +96,14 @@ def resolve(pending: Mapping[int, Pending], registered: list[Registered]) -> Res
                     expression=["/ClinicalDocument/relatedDocument/parentDocument/id"],
                 )
                 continue
+            if target is not None and (refusal := _other_owner(p, target, parent)) is not None:
+                out.outcomes[i] = refusal
+                continue
         elif set_key:
             now = current_of(set_key)
+            if now is not None and (refusal := _other_owner(p, now, set_key)) is not None:
+                out.outcomes[i] = refusal
+                continue
             if now is not None and _version_of(now) < p.facts.version:
                 target = now
             elif now is not None and _version_of(now) > p.facts.version:
@@ -106,6 +119,72 @@ def resolve(pending: Mapping[int, Pending], registered: list[Registered]) -> Res
             current[set_key] = p
         out.to_register[i] = p
     return out
+
+
+def institution_of(v: Version) -> str:
+    """The institution code a document belongs to: its author organization, else its custodian."""
+    if isinstance(v, Pending):
+        return v.facts.author_org.code
+    for key in ("author", "custodian"):
+        value = v.resource.get(key)
+        for ref in value if isinstance(value, list) else [value]:
+            ident = ref.get("identifier") if isinstance(ref, dict) else None
+            if (
+                isinstance(ident, dict)
+                and ident.get("system") == reg.ORGANIZATION_SYSTEM
+                and ident.get("value")
+            ):
+                return str(ident["value"])
+    return ""
+
+
+def _other_owner(p: Pending, target: Version, named: str) -> ReplacementRefused | None:
+    """The refusal of ``p`` replacing ``target`` when that is another institution's or another patient's."""
+    where = (
+        ["/ClinicalDocument/relatedDocument/parentDocument/id"]
+        if p.facts.replaces
+        else ["/ClinicalDocument/setId"]
+    )
+    if institution_of(target) != p.facts.author_org.code:
+        return ReplacementRefused(
+            f"document {p.facts.document_key} would replace {named}, a document of another institution",
+            expression=where,
+        )
+    if isinstance(target, Pending) and not _same_patient(p, target):
+        return ReplacementRefused(
+            f"document {p.facts.document_key} would replace {named}, a document of another patient",
+            expression=where,
+        )
+    return None
+
+
+def _same_patient(p: Pending, target: Pending) -> bool:
+    """Whether two documents of a batch name the same local patient (or, without any, the same visit)."""
+    keys, target_keys = set(patient_keys(p.facts)), set(patient_keys(target.facts))
+    if keys or target_keys:
+        return bool(keys & target_keys)
+    visit, target_visit = visit_identifier(p.doc), visit_identifier(target.doc)
+    return visit is not None and visit == target_visit
+
+
+def other_patient(p: Pending, patient_ref: str) -> ReplacementRefused | None:
+    """The refusal of ``p`` when the registered document it replaces is not of its patient (``patient_ref``,
+    the Patient the batch resolved it to)."""
+    old = p.replaces_registered
+    if old is None:
+        return None
+    subject = old.resource.get("subject")
+    if isinstance(subject, dict) and subject.get("reference") == patient_ref:
+        return None
+    where = (
+        ["/ClinicalDocument/relatedDocument/parentDocument/id"]
+        if p.facts.replaces
+        else ["/ClinicalDocument/setId"]
+    )
+    return ReplacementRefused(
+        f"document {p.facts.document_key} would replace DocumentReference/{old.id}, a document of another patient",
+        expression=where,
+    )
 
 
 def _conflict(p: Pending) -> DocumentConflict:

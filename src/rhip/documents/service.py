@@ -31,6 +31,7 @@ from rhip.documents import queries
 from rhip.documents import registry as reg
 from rhip.documents.cda.context import ExtractContext
 from rhip.documents.cda.encounter import visit_encounter, visit_identifier
+from rhip.documents.cda.errors import BAD_VALUE, CdaRejected
 from rhip.documents.cda.extract import extract
 from rhip.documents.cda.header import read_document
 from rhip.documents.cda.model import CdaDocument
@@ -45,7 +46,7 @@ from rhip.documents.model import (
     RejectSink,
     ReplacementRefused,
 )
-from rhip.documents.resolve import Resolution, resolve
+from rhip.documents.resolve import Resolution, other_patient, resolve
 from rhip.fhir.rest.messages import FhirRequest
 from rhip.fhir.rest.service import FhirService
 
@@ -123,6 +124,8 @@ class DocumentService:
                 pending[i] = self._read(raw, sender, channel)
             except RhipError as error:
                 outcomes[i] = self._refused(raw, sender, channel, error)
+            except Exception as exc:  # a document nobody foresaw: refused alone, never the whole batch
+                outcomes[i] = self._refused(raw, sender, channel, _unreadable(exc, sender, channel))
         if pending:
             resolution = resolve(pending, queries.registered(self.fhir, _lookup_tokens(pending.values())))
             for i, found in resolution.outcomes.items():
@@ -168,6 +171,8 @@ class DocumentService:
                 self._assemble(assembly, p, known)
             except RhipError as error:
                 outcomes[i] = self._refused(p.raw, p.sender, channel, error)
+            except Exception as exc:
+                outcomes[i] = self._refused(p.raw, p.sender, channel, _unreadable(exc, p.sender, channel))
         registering = {i: p for i, p in todo.items() if outcomes[i] is None}
         if not registering:
             self._alias(resolution, outcomes)
@@ -201,6 +206,9 @@ class DocumentService:
 
     def _assemble(self, assembly: asm.Assembly, p: asm.Pending, known: Known) -> None:
         refs, staged = asm.people(assembly, p, known)
+        refused = other_patient(p, refs.patient)
+        if refused is not None:
+            raise refused
         ctx = ExtractContext(
             patient_ref=refs.patient,
             encounter_ref=refs.encounter,
@@ -214,15 +222,19 @@ class DocumentService:
         if encounter is not None:
             staged.append(encounter)
         asm.commit(assembly, p, staged)
-        asm.document(assembly, p, refs)
+        asm.document(assembly, p, refs, self.zone)
 
     def _transaction(self, bundle: dict[str, object]) -> list[dict[str, object]]:
+        try:
+            body = orjson.dumps(bundle)
+        except orjson.JSONEncodeError as exc:  # a value no JSON can carry: the batch goes in one by one
+            raise CdaRejected(BAD_VALUE, f"a value of the document cannot be stored ({exc})") from None
         request = FhirRequest(
             "POST",
             "",
             [],
             {"content-type": "application/fhir+json", "prefer": "return=minimal"},
-            orjson.dumps(bundle),
+            body,
             "",
         )
         response = self.fhir.dispatch(self.fhir.repository, request)
@@ -273,8 +285,9 @@ class DocumentService:
             outcomes[i] = outcomes[first]
 
     def _refused(self, raw: bytes, sender: str, channel: str, error: RhipError) -> RhipError:
-        """Keep a refused document in the rejects sink (not transient failures: the sender retries those)."""
-        if self.rejects is not None and error.http_status < 500:
+        """Keep a refused document in the rejects sink. Transient failures (5xx) are not kept when a sender
+        retries them, but they are for a bulk import (channel ``cda``): nobody retries those."""
+        if self.rejects is not None and (error.http_status < 500 or channel == "cda"):
             self.rejects.record(
                 channel=channel,
                 sender=sender,
@@ -284,6 +297,17 @@ class DocumentService:
                 content_type="text/xml",
             )
         return error
+
+
+def _unreadable(exc: Exception, sender: str, channel: str) -> CdaRejected:
+    """The refusal of a document that failed in an unforeseen way (logged by kind only: no personal data)."""
+    log.error(
+        "document from %s (%s) refused: unexpected %s while reading it",
+        sender[:80],
+        channel,
+        type(exc).__name__,
+    )
+    return CdaRejected(BAD_VALUE, f"the document could not be read ({type(exc).__name__})")
 
 
 def _lookup_tokens(pending: Iterable[asm.Pending]) -> list[str]:

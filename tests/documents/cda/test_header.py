@@ -93,6 +93,31 @@ def test_report_numbers_are_not_patient_identifiers() -> None:
     assert all(s.split(".")[-1] not in ("32", "24") for s, _ in h.patient.identifiers)
 
 
+def drop_attr(xpath: str, name: str) -> Callable[[etree._Element], None]:
+    """A change removing an attribute from every element the XPath selects."""
+
+    def change(root: etree._Element) -> None:
+        for node in root.xpath(xpath, namespaces=NS):
+            node.attrib.pop(name, None)
+
+    return change
+
+
+def test_a_uuid_root_alone_identifies_a_document() -> None:
+    uuid = "6f2c1e0a-4b7d-4c2e-9a51-3d8f0b7e2a11"
+    h = read_document(
+        edit(lambda r: (set_attr("v3:id", "root", uuid)(r), drop_attr("v3:id", "extension")(r)))
+    )
+    assert h.header.document_id == InstanceId(uuid, "")
+
+
+@pytest.mark.parametrize("placeholder", ["-", "", "0", "无", "000"])
+def test_a_placeholder_set_id_is_no_set_id(placeholder: str) -> None:
+    h = read_document(edit(set_attr("v3:setId", "extension", placeholder))).header
+    assert h.set_id is None
+    assert read_document(edit(drop_attr("v3:setId", "extension"))).header.set_id is None
+
+
 def test_replacement_names_the_parent_document() -> None:
     def replace(root: etree._Element) -> None:
         related = etree.SubElement(root, f"{{{V3}}}relatedDocument", typeCode="RPLC")
@@ -138,6 +163,13 @@ FAILURES = [
     ),
     pytest.param(lambda: edit(drop("v3:id")), e.DOCUMENT_ID, D + "/id", id="no id"),
     pytest.param(lambda: edit(set_attr("v3:id", "root", "")), e.DOCUMENT_ID, D + "/id", id="id without root"),
+    pytest.param(
+        lambda: edit(drop_attr("v3:id", "extension")), e.DOCUMENT_ID, D + "/id", id="OID id without extension"
+    ),
+    pytest.param(
+        lambda: edit(set_attr("v3:id", "extension", "-")), e.DOCUMENT_ID, D + "/id", id="placeholder id"
+    ),
+    pytest.param(lambda: edit(set_attr("v3:id", "extension", "0")), e.DOCUMENT_ID, D + "/id", id="zero id"),
     pytest.param(lambda: edit(drop("v3:code")), e.DOCUMENT_CODE, D + "/code", id="no code"),
     pytest.param(
         lambda: edit(set_attr("v3:code", "codeSystem", "2.16.840.1.113883.6.1")),
@@ -183,6 +215,18 @@ FAILURES = [
         e.VERSION,
         D + "/versionNumber",
         id="bad versionNumber",
+    ),
+    pytest.param(
+        lambda: edit(set_attr("v3:versionNumber", "value", "²")),
+        e.VERSION,
+        D + "/versionNumber",
+        id="superscript versionNumber",
+    ),
+    pytest.param(
+        lambda: edit(set_attr("v3:versionNumber", "value", "9" * 5000)),
+        e.VERSION,
+        D + "/versionNumber",
+        id="huge versionNumber",
     ),
     pytest.param(
         lambda: edit(drop("v3:recordTarget")), e.RECORD_TARGET, D + "/recordTarget", id="no recordTarget"

@@ -9,7 +9,7 @@ from lxml import etree
 
 from rhip.documents.cda import CdaRejected, InstanceId, document_key, full_url, if_none_exist
 from rhip.documents.cda.codes import fhir_system
-from rhip.documents.cda.values import coding, fhir_time, instance_id, quantity
+from rhip.documents.cda.values import coding, fhir_time, instance_id, number, quantity
 
 V3 = "urn:hl7-org:v3"
 
@@ -67,6 +67,53 @@ def test_quantity() -> None:
     assert quantity(element('<v nullFlavor="UNK"/>')) is None
     with pytest.raises(CdaRejected):
         quantity(element('<v value="1,5" unit="mg"/>'))
+
+
+@pytest.mark.parametrize(
+    "bad", ["123456789012345678901234", "9" * 5000, "1e400", "-1e16", "1" * 41, "²", "١٢"]
+)
+def test_an_absurd_quantity_is_refused(bad: str) -> None:
+    with pytest.raises(CdaRejected) as caught:
+        quantity(element(f'<v value="{bad}" unit="g/L"/>'))
+    assert caught.value.code == "RHIP-CDA-0020"
+
+
+def test_integers_must_fit_a_fhir_integer() -> None:
+    assert number("2147483647", "/x", integer=True) == 2147483647
+    with pytest.raises(CdaRejected):
+        number("2147483648", "/x", integer=True)
+    assert number("2147483648", "/x") == 2147483648  # a quantity may be larger
+    assert number("1.5e3", "/x") == 1500.0
+
+
+@pytest.mark.parametrize(
+    ("unit", "code"),
+    [
+        ("mmHg", "mm[Hg]"),
+        ("10^9/L", "10*9/L"),
+        ("10*12/L", "10*12/L"),
+        ("℃", "Cel"),
+        ("°C", "Cel"),
+        ("次/分", "/min"),
+        ("次/min", "/min"),
+        ("岁", "a"),
+        ("mmol/L", "mmol/L"),
+        ("g/L", "g/L"),
+        ("%", "%"),
+        ("kg", "kg"),
+        ("cm", "cm"),
+        ("μmol/L", "umol/L"),
+    ],
+)
+def test_common_units_are_given_their_ucum_code(unit: str, code: str) -> None:
+    assert quantity(element(f'<v value="120" unit="{unit}"/>')) == {
+        "value": 120, "unit": unit, "system": "http://unitsofmeasure.org", "code": code,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("unit", ["片", "mg/次", "Pcs", "ml/kg.h", "10^9"])
+def test_an_unknown_unit_is_only_a_unit(unit: str) -> None:
+    assert quantity(element(f'<v value="2" unit="{unit}"/>')) == {"value": 2, "unit": unit}
 
 
 def test_coding() -> None:

@@ -30,6 +30,8 @@ CONFIDENTIALITY_CODES = frozenset("ULMNRV")
 _OID_OR_UUID = re.compile(
     r"[0-2](\.(0|[1-9][0-9]*))+|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 )
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_VERSION = re.compile(r"[0-9]{1,9}")
 _DOC = "/ClinicalDocument"
 
 
@@ -138,13 +140,30 @@ def _check_type_id(root: Element) -> None:
         )
 
 
+def _identifying(element: Element | None) -> InstanceId | None:
+    """The II of a document (id, setId, parent id) when it names one document: a root OID with a usable
+    extension (not a placeholder such as "-", "0" or "无"), or a UUID root alone; None otherwise."""
+    if element is None:
+        return None
+    root = attr(element, "root")
+    if not _OID_OR_UUID.fullmatch(root):
+        return None
+    found = instance_id(element)
+    extension = found[1] if found else ""
+    if extension and not set(extension.strip()) <= {"0"}:
+        return InstanceId(root, extension)
+    return InstanceId(root, "") if _UUID.fullmatch(root) else None
+
+
 def _document_id(root: Element) -> InstanceId:
-    id_el = child(root, "id")
-    found = instance_id(id_el) if id_el is not None else None
-    document_root = attr(id_el, "root")
-    if id_el is None or not _OID_OR_UUID.fullmatch(document_root):
-        raise CdaRejected(e.DOCUMENT_ID, "the document id needs a root OID or UUID", f"{_DOC}/id")
-    return InstanceId(document_root, found[1] if found else "")
+    found = _identifying(child(root, "id"))
+    if found is None:
+        raise CdaRejected(
+            e.DOCUMENT_ID,
+            "the document id needs a root OID with an extension, or a UUID root",
+            f"{_DOC}/id",
+        )
+    return found
 
 
 def _effective_time(root: Element, zone: ZoneInfo) -> str:
@@ -176,14 +195,11 @@ def _confidentiality(root: Element) -> str:
 
 def _version(root: Element) -> tuple[InstanceId | None, int | None]:
     set_el, version_el = child(root, "setId"), child(root, "versionNumber")
-    set_id = None
-    if set_el is not None and attr(set_el, "root"):
-        found = instance_id(set_el)
-        set_id = InstanceId(attr(set_el, "root"), found[1] if found else "")
+    set_id = _identifying(set_el)  # a placeholder setId would make unrelated documents one set
     raw = attr(version_el, "value")
     if not raw:
         return set_id, None
-    if not raw.isdigit() or int(raw) < 1:
+    if not _VERSION.fullmatch(raw) or int(raw) < 1:
         raise CdaRejected(
             e.VERSION, f"versionNumber must be a positive integer, not {raw[:20]!r}", f"{_DOC}/versionNumber"
         )
@@ -203,8 +219,7 @@ def _replaced(root: Element) -> InstanceId | None:
     for related in children(root, "relatedDocument"):
         if attr(related, "typeCode") != "RPLC":
             continue
-        parent_id = child(related, "parentDocument", "id")
-        if parent_id is not None and _OID_OR_UUID.fullmatch(attr(parent_id, "root")):
-            found = instance_id(parent_id)
-            return InstanceId(attr(parent_id, "root"), found[1] if found else "")
+        found = _identifying(child(related, "parentDocument", "id"))
+        if found is not None:
+            return found
     return None

@@ -19,7 +19,7 @@ def immunization(
     when = x.time(child(sbadm, "effectiveTime"))
     maker = string(child(sbadm, "consumable", "manufacturedProduct", "manufacturerOrganization", "name"))
     repeat = child(sbadm, "repeatNumber")
-    dose_number = int(number(attr(repeat, "value"), repeat)) if attr(repeat, "value") else None
+    dose_number = int(number(attr(repeat, "value"), repeat, integer=True)) if attr(repeat, "value") else None
     status = "not-done" if attr(sbadm, "negationInd") == "true" else "completed"
     resource = x.new(
         "Immunization", entry, status=status, vaccineCode=vaccine, occurrenceDateTime=when,

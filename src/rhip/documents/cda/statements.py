@@ -93,7 +93,7 @@ def fhir_value(
         return {"valueQuantity": found} if found else {}
     if kind == "INT":
         raw = attr(value, "value")
-        return {"valueInteger": int(number(raw, value))} if raw else {}
+        return {"valueInteger": int(number(raw, value, integer=True))} if raw else {}
     if kind == "BL":
         raw = attr(value, "value")
         return {"valueBoolean": raw == "true"} if raw in ("true", "false") else {}

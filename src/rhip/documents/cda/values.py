@@ -21,7 +21,12 @@ _TS = re.compile(
 # Values that samples and vendor systems write where they mean "not known" ("-", 00000000).
 _PLACEHOLDERS = frozenset(("", "-", "--", "/", "无"))
 UCUM = "http://unitsofmeasure.org"
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+# FHIR integer is 32-bit; a quantity beyond 10^15 (or more than 40 characters written) is no measurement
+# but a typing error, and would not survive the JSON round trip (orjson: 64-bit integers, finite floats).
+FHIR_INTEGER_MAX = 2**31 - 1
+QUANTITY_MAX = Decimal(10) ** 15
+_NUMBER_MAX_CHARS = 40
 
 
 def is_placeholder(value: str) -> bool:
@@ -93,22 +98,32 @@ def interval(element: Element | None, zone: ZoneInfo = SHANGHAI) -> tuple[str | 
     return time_of(low, zone), time_of(high, zone)
 
 
-def number(raw: str, where: Element | str) -> int | float:
-    """A decimal literal as int (no fraction) or float; rejects anything else, naming ``where``."""
+def number(raw: str, where: Element | str, *, integer: bool = False) -> int | float:
+    """A decimal literal as int (no fraction) or float; rejects anything else, naming ``where``.
+
+    With ``integer`` the value must fit a FHIR integer (32 bits); otherwise (a quantity) its magnitude must
+    stay below 10^15. Non-finite values, overlong literals and absurd magnitudes are refused (RHIP-CDA-0020).
+    """
     text_value = raw.strip()
-    if not _NUMBER.fullmatch(text_value):
-        where_path = where if isinstance(where, str) else path(where)
+    where_path = where if isinstance(where, str) else path(where)
+    if len(text_value) > _NUMBER_MAX_CHARS or not _NUMBER.fullmatch(text_value):
         raise CdaRejected(BAD_VALUE, f"not a number: {text_value[:40]!r}", where_path)
+    exact = Decimal(text_value)
+    limit = Decimal(FHIR_INTEGER_MAX) if integer else QUANTITY_MAX
+    if not exact.is_finite() or abs(exact) > limit:
+        kind = "a FHIR integer" if integer else "a quantity"
+        raise CdaRejected(BAD_VALUE, f"{text_value[:40]!r} is out of range for {kind}", where_path)
     if "." not in text_value and "e" not in text_value.lower():
         return int(text_value)
-    return float(Decimal(text_value))
+    return float(exact)
 
 
 def quantity(element: Element | None, printed: str | None = None) -> dict[str, Any] | None:
-    """A PQ (or REAL/INT) as a FHIR Quantity; the unit is UCUM unless it is a Chinese count word.
+    """A PQ (or REAL/INT) as a FHIR Quantity: ``system``/``code`` only for a unit known as UCUM.
 
     ``printed`` is the unit as people write it (``10^9/L``, ``mmHg``); it becomes ``unit`` while the
-    PQ's UCUM unit becomes ``code``.
+    PQ's unit, in its UCUM form (``10*9/L``, ``mm[Hg]``), becomes ``code``. A unit not recognised (片, 粒,
+    a vendor's own abbreviation) is given as ``unit`` alone.
     """
     if element is None or not attr(element, "value"):
         return None
@@ -116,8 +131,9 @@ def quantity(element: Element | None, printed: str | None = None) -> dict[str, A
     unit = attr(element, "unit")
     out: dict[str, Any] = {"value": value}
     if unit and unit != "1":
-        if _is_ucum(unit):
-            out.update(unit=printed or unit, system=UCUM, code=unit)
+        code = ucum_code(unit)
+        if code is not None:
+            out.update(unit=printed or unit, system=UCUM, code=code)
         else:
             out["unit"] = printed or unit
     elif printed:
@@ -125,9 +141,56 @@ def quantity(element: Element | None, printed: str | None = None) -> dict[str, A
     return out
 
 
-def _is_ucum(unit: str) -> bool:
-    """Whether a PQ unit looks like UCUM (ASCII, no spaces): 片, 粒 and 支 are count words, not UCUM."""
-    return unit.isascii() and " " not in unit
+# UCUM codes the documents of the region use, and the ways people write some of them.
+_UCUM_CODES = frozenset(
+    (
+        "%", "/min", "Cel", "mm[Hg]", "cm[H2O]", "a", "mo", "wk", "d", "h", "min", "s",
+        "kg", "g", "mg", "ug", "ng", "pg", "m", "cm", "mm", "L", "dL", "mL", "uL", "fL",
+        "kg/m2", "mmol/L", "umol/L", "nmol/L", "pmol/L", "mol/L", "g/L", "g/dL", "mg/L", "mg/dL", "ug/L",
+        "ng/mL", "ng/L", "pg/mL", "U/L", "U/mL", "[IU]/L", "[IU]/mL", "m[IU]/L", "m[IU]/mL", "mL/min",
+        "mm/h", "L/min", "mg/d", "g/d", "mL/d", "[pH]", "/[HPF]", "/[LPF]",
+    )
+)  # fmt: skip
+_UCUM_ALIASES = {
+    "mmHg": "mm[Hg]",
+    "cmH2O": "cm[H2O]",
+    "℃": "Cel",
+    "°C": "Cel",
+    "次/分": "/min",
+    "次/min": "/min",
+    "bpm": "/min",
+    "岁": "a",
+    "月": "mo",
+    "周": "wk",
+    "天": "d",
+    "μmol/L": "umol/L",
+    "µmol/L": "umol/L",
+    "μg/L": "ug/L",
+    "µg/L": "ug/L",
+    "μL": "uL",
+    "IU/L": "[IU]/L",
+    "IU/mL": "[IU]/mL",
+    "mIU/L": "m[IU]/L",
+    "mIU/mL": "m[IU]/mL",
+    "kg/m²": "kg/m2",
+    "pH": "[pH]",
+}
+_POWER_OF_TEN = re.compile(r"10(?:\^|\*|E)([0-9]{1,2})/(L|mL|uL|μL|µL)")
+
+
+def ucum_code(unit: str) -> str | None:
+    """The UCUM code of a unit as written (``mmHg`` → ``mm[Hg]``, ``10^9/L`` → ``10*9/L``); None when the
+    unit is not one known to be UCUM (片 and 粒 are count words, not units)."""
+    unit = unit.strip()
+    if unit in _UCUM_CODES:
+        return unit
+    if unit in _UCUM_ALIASES:
+        return _UCUM_ALIASES[unit]
+    power = _POWER_OF_TEN.fullmatch(unit)
+    if power:
+        per = {"μL": "uL", "µL": "uL"}.get(power.group(2), power.group(2))
+        return f"10*{power.group(1)}/{per}"
+    return None
 
 
 def coding(element: Element | None) -> dict[str, str] | None:
