@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -13,6 +16,11 @@ import sqlalchemy
 from rhip.bootstrap.container import Platform, build_platform, database
 from rhip.bootstrap.settings import Settings
 from rhip.db.migrate import upgrade
+
+# The small synthetic region the exchange and document tests compare against (its FHIR is their ground truth).
+# Generated data lives under var/ and is not in git: a fresh checkout (CI) generates it before collection.
+SMALL_REGION = Path(__file__).resolve().parents[1] / "var" / "ex-small"
+SMALL_REGION_ARGS = ("--people", "300", "--years", "1", "--start", "2025-01-01")
 
 PG_URL = os.environ.get("RHIP_TEST_DATABASE_URL")
 PG_SKIP = (
@@ -67,6 +75,14 @@ def platform(settings: Settings) -> Iterator[Platform]:
         yield plat
     finally:
         plat.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Generate var/ex-small once, in the controlling process, before the modules that use it are collected."""
+    if hasattr(config, "workerinput") or (SMALL_REGION / "manifest.json").exists():
+        return
+    command = [sys.executable, "-m", "rhip.cli.main", "synth", "--out", str(SMALL_REGION), *SMALL_REGION_ARGS]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
