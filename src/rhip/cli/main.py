@@ -355,12 +355,7 @@ def _import_cda_side_by_side(
     import subprocess
     import tempfile
 
-    groups: list[list[Path]] = [[] for _ in range(jobs)]
-    loads = [0] * jobs
-    for file in sorted(files, key=lambda f: -f.stat().st_size):
-        k = loads.index(min(loads))
-        groups[k].append(file)
-        loads[k] += file.stat().st_size
+    groups = _share_out(files, jobs)
     with tempfile.TemporaryDirectory(prefix="rhip-import-") as tmp:
         children = []
         for k, group in enumerate(g for g in groups if g):
@@ -400,6 +395,17 @@ def _link_imported(patients: int) -> None:
         platform.close()
 
 
+def _share_out(files: list[Path], jobs: int) -> list[list[Path]]:
+    """The files in ``jobs`` groups of about equal size: largest first, each to the least loaded group."""
+    groups: list[list[Path]] = [[] for _ in range(jobs)]
+    loads = [0] * jobs
+    for file in sorted(files, key=lambda f: -f.stat().st_size):
+        k = loads.index(min(loads))
+        groups[k].append(file)
+        loads[k] += file.stat().st_size
+    return groups
+
+
 def _import_side_by_side(
     path: Path, files: list[Path], jobs: int, batch_size: int, advance: Callable[[int], None]
 ) -> ImportSummary:
@@ -409,12 +415,7 @@ def _import_side_by_side(
 
     from rhip.fhir.bulk import ImportSummary, Rejection
 
-    groups: list[list[Path]] = [[] for _ in range(jobs)]
-    loads = [0] * jobs
-    for file in sorted(files, key=lambda f: -f.stat().st_size):
-        k = loads.index(min(loads))
-        groups[k].append(file)
-        loads[k] += file.stat().st_size
+    groups = _share_out(files, jobs)
     summary = ImportSummary()
     with tempfile.TemporaryDirectory(prefix="rhip-import-") as tmp:
         children = []

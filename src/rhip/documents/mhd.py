@@ -35,9 +35,11 @@ from rhip.core.ids import new_resource_id
 from rhip.documents import queries
 from rhip.documents import registry as reg
 from rhip.documents.cda.context import ExtractContext
-from rhip.documents.cda.header import read_document
+from rhip.documents.cda.errors import TOO_LARGE, CdaTooLarge
+from rhip.documents.cda.header import document_of
 from rhip.documents.cda.identity import full_url
 from rhip.documents.cda.model import CdaDocument
+from rhip.documents.cda.xmlpath import Element
 from rhip.documents.facts import DocumentFacts, facts_of
 from rhip.documents.mhd_fields import (
     author_codes,
@@ -143,10 +145,9 @@ class ProvideBundle:
                 entry["resource"], str(entry.get("fullUrl", "")), by_url, where
             )
             cdas[i] = None
-            if content is not None and _is_cda(content):
-                cdas[i] = doc = read_document(
-                    content.raw, max_bytes=self.service.config.max_document_bytes, zone=self.service.zone
-                )
+            root = _cda_root(content, self.service.config.max_document_bytes) if content else None
+            if content is not None and root is not None:
+                cdas[i] = doc = document_of(content.raw, root, self.service.zone)
                 identify(entry["resource"], facts_of(doc), where)
         masters = {i: master_token(entries[i], i) for i in documents}
         known = {
@@ -371,10 +372,16 @@ class ProvideBundle:
         ]
 
 
-def _is_cda(content: _Content) -> bool:
+def _cda_root(content: _Content, max_bytes: int) -> Element | None:
+    """The parsed root of a content that is a CDA document (parsed once: the header checks reuse it)."""
     if content.content_type.split(";", 1)[0].strip().lower() not in CDA_CONTENT_TYPES:
-        return False
+        return None
     try:
-        return bool(parse_xml(content.raw).tag == CLINICAL_DOCUMENT)
+        root = parse_xml(content.raw)
     except (XmlRejected, InvalidRequest):
-        return False
+        return None
+    if root.tag != CLINICAL_DOCUMENT:
+        return None
+    if len(content.raw) > max_bytes:
+        raise CdaTooLarge(TOO_LARGE, f"the document's {len(content.raw):,} bytes exceed {max_bytes:,}")
+    return root

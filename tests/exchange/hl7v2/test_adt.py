@@ -7,88 +7,37 @@ files; review the diff before committing it.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
-from rhip.bootstrap.container import Platform, build_platform, database
-from rhip.bootstrap.settings import Settings
-from rhip.db.migrate import upgrade
-from rhip.exchange.hl7v2.charset import decode
-from rhip.exchange.hl7v2.mapping import Mapped, MappingContext, MappingError, map_message
-from rhip.exchange.hl7v2.message import Message, parse
-from rhip.fhir.rest.messages import FhirRequest
+from rhip.bootstrap.container import Platform
+from rhip.exchange.hl7v2.mapping import Mapped, MappingError, map_message
+from rhip.exchange.hl7v2.message import parse
 
-GOLDEN = Path(__file__).parent / "golden"
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpora" / "hl7v2-samples"
-ZONE = ZoneInfo("Asia/Shanghai")
-RECEIVED = "2025-03-01T00:00:00.000Z"
-UPDATE = os.environ.get("RHIP_UPDATE_GOLDEN") == "1"
+from .golden_support import (
+    CORPUS,
+    GOLDEN,
+    cases,
+    check_golden,
+    context,
+    load,
+    map_file,
+    platform,
+    post,
+    search,
+    statuses,
+)
 
-
-def load(path: Path) -> Message:
-    """A message file as bytes are sent (any charset, BOM, \\n or \\r separated), parsed."""
-    text, _ = decode(path.read_bytes())
-    return parse(text)
-
-
-def context(message: Message) -> MappingContext:
-    """The context the pipeline gives a message: the sender is MSH-4.1."""
-    return MappingContext(message.sending_facility, RECEIVED, ZONE)
+__all__ = ["GOLDEN", "cases", "check_golden", "counts", "mapped", "platform", "post", "search", "statuses"]
 
 
 def mapped(path: Path) -> Mapped:
     """The mapping of a message file."""
-    message = load(path)
-    return map_message(message, context(message))
-
-
-def outcome(path: Path) -> dict[str, Any]:
-    """What mapping a file gives, as the golden files hold it."""
-    message = load(path)
-    try:
-        result = map_message(message, context(message))
-    except MappingError as error:
-        return {
-            "error": {
-                "code": error.code,
-                "hl7_code": error.hl7_code,
-                "segment": error.segment,
-                "sequence": error.sequence,
-                "field": error.field,
-                "message": error.message,
-            }
-        }
-    return {
-        "bundle": result.bundle,
-        "locations": result.locations,
-        "patient_keys": result.patient_keys,
-        "merges": [list(m) for m in result.merges],
-        "focus": result.focus,
-    }
-
-
-def check_golden(path: Path) -> None:
-    """Compare a file's mapping with its expected JSON (rewritten with RHIP_UPDATE_GOLDEN=1)."""
-    expected_path = path.with_name(path.stem + ".expected.json")
-    got = outcome(path)
-    if UPDATE:
-        expected_path.write_text(orjson.dumps(got, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    assert expected_path.exists(), f"{expected_path.name} is missing: run with RHIP_UPDATE_GOLDEN=1"
-    assert got == orjson.loads(expected_path.read_bytes())
-
-
-def cases(prefix: str) -> list[Path]:
-    """The golden inputs whose name starts with ``prefix``."""
-    return sorted(GOLDEN.glob(f"{prefix}*.hl7"))
+    return map_file(path)
 
 
 @pytest.mark.parametrize("path", cases("adt-"), ids=lambda p: p.stem)
@@ -128,50 +77,10 @@ def test_an_unsupported_message_type_is_200() -> None:
 # -- against the FHIR service ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def platform(settings: Settings) -> Iterator[Platform]:
-    """A migrated database with the FHIR service (no master patient index: the mapping is under test)."""
-    db = database(settings)
-    upgrade(db.engine)
-    db.dispose()
-    plat = build_platform(settings, empi=False)
-    try:
-        yield plat
-    finally:
-        plat.close()
-
-
-def post(platform: Platform, bundle: dict[str, Any]) -> dict[str, Any]:
-    """Process a transaction; the transaction-response (fails the test on an error)."""
-    body = orjson.dumps(bundle)
-    response = platform.fhir.handle(
-        FhirRequest("POST", "", body=body, headers={"content-type": "application/fhir+json"})
-    )
-    assert response.status == 200, response.body
-    assert response.body is not None
-    result: dict[str, Any] = orjson.loads(response.body)
-    return result
-
-
-def search(platform: Platform, rtype: str, *query: tuple[str, str]) -> list[dict[str, Any]]:
-    """The resources a search finds (up to 200)."""
-    response = platform.fhir.handle(FhirRequest("GET", rtype, [*query, ("_count", "200")]))
-    assert response.status == 200, response.body
-    assert response.body is not None
-    return [
-        e["resource"] for e in orjson.loads(response.body).get("entry", []) if e["search"]["mode"] == "match"
-    ]
-
-
 def counts(platform: Platform) -> dict[str, int]:
     """How many resources of each type the mapping writes are stored."""
     types = ("Organization", "Patient", "Encounter", "Condition", "Observation", "AllergyIntolerance")
     return {t: len(search(platform, t)) for t in (*types, "RelatedPerson", "Appointment")}
-
-
-def statuses(response: dict[str, Any]) -> list[str]:
-    """The status of each entry of a transaction-response."""
-    return [e["response"]["status"].split()[0] for e in response["entry"]]
 
 
 def message_text(*segments: str) -> bytes:

@@ -45,6 +45,11 @@ def read_document(
         raise CdaTooLarge(e.TOO_LARGE, exc.message) from None
     except XmlRejected as exc:
         raise CdaRejected(e.MALFORMED, exc.message) from None
+    return document_of(data, root, zone)
+
+
+def document_of(data: bytes, root: Element, zone: ZoneInfo = SHANGHAI) -> CdaDocument:
+    """A document whose bytes were already parsed safely (``root``), with its header checked."""
     header = read_header(root, zone)
     return CdaDocument(raw=data, root=root, header=header, body=child(root, "component", "structuredBody"))
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import orjson
 
+from rhip.exchange.hl7v2.mapping.base import source_uri
 from rhip.fhir.rest.messages import FhirRequest
 from rhip.fhir.rest.service import FhirService
 
@@ -28,11 +29,6 @@ def receipt_id(facility: str, application: str, control_id: str) -> str:
     """The MessageHeader id of a message (a FHIR id: 43 characters)."""
     digest = hashlib.sha256(f"{facility}|{application}|{control_id}".encode()).hexdigest()
     return f"v2-{digest[:40]}"
-
-
-def source_uri(channel: str, institution: str) -> str:
-    """``meta.source`` of what a message from ``institution`` created."""
-    return f"urn:rhip:source:{channel}:{quote(institution, safe='')}"
 
 
 def message_header(

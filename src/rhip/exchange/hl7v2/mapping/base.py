@@ -42,6 +42,11 @@ HL7_ERROR_CODES = {
 }
 
 
+def source_uri(channel: str, institution: str) -> str:
+    """``meta.source`` of what a message from ``institution`` created (its resources and its receipt)."""
+    return f"urn:rhip:source:{channel}:{uri_name(institution)}"
+
+
 @dataclass
 class MappingContext:
     """What a mapper knows besides the message: who sent it, when it arrived, the local time zone."""
@@ -54,7 +59,7 @@ class MappingContext:
     @property
     def source(self) -> str:
         """``meta.source`` of every resource the message carries: ``urn:rhip:source:<channel>:<code>``."""
-        return f"urn:rhip:source:{self.channel}:{uri_name(self.institution)}"
+        return source_uri(self.channel, self.institution)
 
 
 @dataclass
