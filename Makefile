@@ -26,6 +26,7 @@ demo: $(STAMP)
 	@if [ ! -f var/demo-loaded ] || [ -n "$$RHIP_DATABASE_URL" ]; then \
 		$(BIN)/rhip synth --out var/demo --people $(DEMO_PEOPLE) --years $(DEMO_YEARS) --start 2025-01-01 --formats fhir && \
 		$(BIN)/rhip import var/demo/fhir --jobs 2 && { [ -n "$$RHIP_DATABASE_URL" ] || touch var/demo-loaded; }; fi
+	$(BIN)/rhip demo-accounts
 	$(BIN)/rhip serve
 
 ## make synth: a 100,000-resident region in every format under var/synth (for the exchange and EMPI work)

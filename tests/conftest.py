@@ -22,6 +22,10 @@ from rhip.db.migrate import upgrade
 SMALL_REGION = Path(__file__).resolve().parents[1] / "var" / "ex-small"
 SMALL_REGION_ARGS = ("--people", "300", "--years", "1", "--start", "2025-01-01")
 
+# The other capabilities' suites run without the security layer, which tests/security (and the doors'
+# security tests) enable on their own platforms and servers; child processes (`rhip serve`) inherit this.
+os.environ.setdefault("RHIP_SECURITY__ENABLED", "false")
+
 PG_URL = os.environ.get("RHIP_TEST_DATABASE_URL")
 PG_SKIP = (
     "PostgreSQL tests need RHIP_TEST_DATABASE_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -79,6 +83,11 @@ def platform(settings: Settings) -> Iterator[Platform]:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Generate var/ex-small once, in the controlling process, before the modules that use it are collected."""
+    # Token signing keys of test platforms go to a temporary folder, never to the checkout's var/keys.
+    if "RHIP_SECURITY__KEYS_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["RHIP_SECURITY__KEYS_DIR"] = tempfile.mkdtemp(prefix="rhip-test-keys-")
     if hasattr(config, "workerinput") or (SMALL_REGION / "manifest.json").exists():
         return
     command = [sys.executable, "-m", "rhip.cli.main", "synth", "--out", str(SMALL_REGION), *SMALL_REGION_ARGS]

@@ -24,7 +24,11 @@ class Cli:
 
     def __init__(self, workdir: Path, database_url: str) -> None:
         self.workdir = workdir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RHIP_")}
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("RHIP_") or k.startswith("RHIP_SECURITY__")
+        }  # the suite's security setting (tests/conftest.py) stays
         self.env.update(
             RHIP_DATABASE_URL=database_url,
             COLUMNS="200",  # rich wraps tables to the terminal width

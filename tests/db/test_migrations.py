@@ -11,9 +11,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Engine, Integer, MetaData, inspect, text
 
+import rhip.db.audit
 import rhip.db.outbox
 import rhip.empi.tables
 import rhip.exchange.rejects.tables
+import rhip.security.identity.tables
 import rhip.store.tables
 from rhip.db import dialect
 from rhip.db.metadata import metadata
@@ -41,6 +43,15 @@ TABLES = {
     "empi_history",
     "empi_model",
     "exchange_reject",
+    "security_user",
+    "security_client",
+    "security_signing_key",
+    "security_refresh_token",
+    "security_revoked_token",
+    "security_used_assertion",
+    "audit_log",
+    "audit_patient",
+    "audit_head",
 }
 
 
@@ -150,7 +161,7 @@ def test_postgresql_prefix_columns_compare_by_code_point(engine: Engine) -> None
 
 
 # Tables whose rows are found by their whole primary key: clustered by it (WITHOUT ROWID).
-CLUSTERED = {"empi_block"}
+CLUSTERED = {"empi_block", "audit_patient"}
 
 
 def test_sqlite_index_tables_are_clustered_by_resource(engine: Engine) -> None:

@@ -58,7 +58,11 @@ def env(tmp_path: Path) -> dict[str, str]:
     db.dispose()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RHIP_", "PROMETHEUS_", "prometheus_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RHIP_", "PROMETHEUS_", "prometheus_")) or k.startswith("RHIP_SECURITY__")
+    }  # the suite's security setting (tests/conftest.py) stays
     env.update(RHIP_DATABASE_URL=url, RHIP_LOG_LEVEL="WARNING", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
     return env
 

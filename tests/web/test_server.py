@@ -64,7 +64,9 @@ def _free_port() -> int:
 
 
 def _env(database_url: str, **settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RHIP_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("RHIP_") or k.startswith("RHIP_SECURITY__")
+    }  # the suite's security setting (tests/conftest.py) stays
     env["RHIP_DATABASE_URL"] = database_url
     env["PYTHONUNBUFFERED"] = "1"
     env["RHIP_EXCHANGE__MLLP__PORT"] = str(_free_port())  # servers of parallel tests must not share 2575

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from rhip.core.errors import ResourceGone, ResourceNotFound
+from rhip.core.errors import InvalidRequest, ResourceGone, ResourceNotFound
 from rhip.documents import model as documents
 from rhip.documents.service import DocumentService
 from rhip.empi import manual, queries
@@ -12,6 +12,7 @@ from rhip.empi.queries import master_of
 from rhip.empi.service import EmpiService
 from rhip.exchange import ports
 from rhip.exchange.hl7v3.persons import LinkedPerson
+from rhip.security.lookup import TtlCache
 
 
 class EmpiPatientMerger:
@@ -88,3 +89,32 @@ class RegistryIntake:
         """A document's original bytes and its summary."""
         content, summary = self.registry.retrieve(document_id)
         return content, ports.DocumentSummary(**asdict(summary))
+
+
+class EmpiPatientLinks:
+    """The security layer's ``PatientLinks`` over the resident index: the records of one person (links in
+    state ``match``; a possible match opens nothing), cached briefly."""
+
+    def __init__(self, empi: EmpiService, ttl_s: float = 30.0) -> None:
+        self.empi = empi
+        self._cache: TtlCache[str, frozenset[str]] = TtlCache(ttl_s, 100_000)
+
+    def linked(self, patient_id: str) -> frozenset[str]:
+        """Every Patient id of the person ``patient_id`` is a record of (or the master id names)."""
+        return self._cache.get(patient_id, lambda: self._linked(patient_id))
+
+    def _linked(self, patient_id: str) -> frozenset[str]:
+        master = patient_id
+        try:
+            own = queries.links(self.empi, patient_id, None)
+        except (ResourceNotFound, InvalidRequest):
+            own = []
+        if own:
+            if own[0]["state"] != "match":
+                return frozenset({patient_id})
+            master = str(own[0]["master"])
+        try:
+            members = queries.links(self.empi, None, master)
+        except (ResourceNotFound, InvalidRequest):
+            return frozenset({patient_id})
+        return frozenset({patient_id, *(str(m["patient"]) for m in members if m["state"] == "match")})

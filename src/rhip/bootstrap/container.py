@@ -8,8 +8,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rhip import __version__
+from rhip.bootstrap.adapters import EmpiPatientLinks
 from rhip.bootstrap.exchange import ExchangeServices, build_exchange
 from rhip.bootstrap.runtime import settle_heap
+from rhip.bootstrap.security import SecurityServices, build_security
 from rhip.bootstrap.settings import Settings
 from rhip.core.clock import SystemClock, fhir_instant
 from rhip.core.events import InProcessEventBus
@@ -49,14 +51,18 @@ class Platform:
     registry: SearchParamRegistry
     validator: Validator
     events: InProcessEventBus
-    repository: FhirRepository
+    repository: FhirRepository  # what every door uses: behind the security layer when it is enabled
     fhir: FhirService
     parser: SearchParser | None = None
     empi: EmpiService | None = None
     exchange: ExchangeServices | None = None
+    security: SecurityServices | None = None
+    store: FhirRepository | None = None  # the unsecured repository: the platform's own processes only
 
     def close(self) -> None:
-        """Release database connections."""
+        """Write what the audit trail still holds; release database connections."""
+        if self.security is not None:
+            self.security.close()
         self.db.dispose()
 
     def readiness(self) -> tuple[bool, str]:
@@ -80,13 +86,15 @@ def build_platform(
     empi: bool = True,
     empi_online: bool | None = None,
     exchange: bool = True,
+    signatures: bool = True,
 ) -> Platform:
     """Wire everything; refuses to start on a database whose schema is not current.
 
     ``extensions``: the FHIR operations and search parameters capabilities contribute (the EMPI adds its
     own unless ``empi`` is false). ``empi_online`` overrides ``settings.empi.online`` (bulk import turns
     matching per request off and links in batch at the end). ``exchange``: wire the HL7 v2/v3 doors and
-    the document registry (with its MHD and CDA operations).
+    the document registry (with its MHD and CDA operations). ``signatures``: add the document-signature
+    operations ($sign, $verify-signature).
     """
     db = database(settings)
     if require_schema:
@@ -140,12 +148,30 @@ def build_platform(
     resident_index = None
     if empi:
         resident_index = _empi(settings, db, repository, events, fhir_extensions, empi_online)
-    service = FhirService(repository, interactions, capability, the_validator, fhir_extensions)
+    links = EmpiPatientLinks(resident_index) if resident_index is not None else None
+    security = build_security(
+        settings, db, repository, parser, params, links, fhir_extensions if signatures else None
+    )
+    secured = security.secure(repository)
+    gate = security.gate if security.enabled else None
+    service = FhirService(secured, interactions, capability, the_validator, fhir_extensions, gate)
     doors = None
     if exchange:
         doors = build_exchange(settings, db, service, fhir_extensions, parser, resident_index)
     return Platform(
-        settings, db, table, params, the_validator, events, repository, service, parser, resident_index, doors
+        settings,
+        db,
+        table,
+        params,
+        the_validator,
+        events,
+        secured,
+        service,
+        parser,
+        resident_index,
+        doors,
+        security,
+        repository,
     )
 
 

@@ -4,7 +4,11 @@ Log records carry what happened (method, route kind, status, timings, error code
 bodies, query strings, names, ID numbers or phone numbers. Exception messages can quote any of those
 (a database driver's message quotes the value it refused, a parser's the text it could not read), so
 both formatters write tracebacks with exception types and code locations only, and an exception passed
-as a ``%s`` argument is written as its type name.
+as a ``%s`` argument is written as its type name. Whatever still slips into a message or a field is caught
+on the way out: both formatters mask ID numbers and mobile numbers (``5101**********1234``,
+``138****5678``) and remove bearer tokens, JWTs, ``password=``-like pairs and URL passwords
+(``rhip.security.masking``); a field named like a secret (``password``, ``client_secret``, ``token``) is
+written as ``[redacted]``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import traceback
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from rhip.security.masking import redact, redact_field
 
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
@@ -86,7 +92,11 @@ def _traceback_lines(exc: BaseException, seen: set[int], indent: str) -> Iterato
 def _extras(record: logging.LogRecord) -> Iterator[tuple[str, Any]]:
     for key, value in record.__dict__.items():
         if key not in _STANDARD and not key.startswith("_"):
-            yield key, value
+            yield key, redact_field(key, value)
+
+
+def _message(record: logging.LogRecord) -> str:
+    return redact(safe_message(record))
 
 
 def _exception(record: logging.LogRecord) -> BaseException | None:
@@ -103,7 +113,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": safe_message(record),
+            "msg": _message(record),
         }
         out.update(_extras(record))
         exc = _exception(record)
@@ -117,7 +127,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Render a record as one line (plus a traceback)."""
-        line = f"{self.formatTime(record)} {record.levelname} {record.name} {safe_message(record)}"
+        line = f"{self.formatTime(record)} {record.levelname} {record.name} {_message(record)}"
         extras = " ".join(f"{key}={value}" for key, value in _extras(record))
         if extras:
             line = f"{line} {extras}"

@@ -10,7 +10,9 @@ import socket
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from rhip.bootstrap.secrets import FileSecretsSource
 
 
 class SqliteSettings(BaseModel):
@@ -43,6 +45,11 @@ class ServerSettings(BaseModel):
         True, description="with several workers on SQLite, let one process do the writes"
     )
     writer_socket: str | None = Field(None, description="set by `rhip serve` for its workers; not for users")
+    tls_cert: str | None = Field(None, description="PEM certificate file: HTTPS when set")
+    tls_key: str | None = Field(None, description="PEM private key file of tls_cert")
+    tls_client_ca: str | None = Field(
+        None, description="PEM CA bundle: ask for client certificates it signed"
+    )
 
     def own_base_urls(self) -> tuple[str, ...]:
         """The FHIR base URLs of this server: absolute references under them are references to it.
@@ -60,7 +67,8 @@ class ServerSettings(BaseModel):
             hosts.append(socket.gethostname())
         # On port 80 clients may leave the port out, as they usually do.
         ports = [f":{self.port}", ""] if self.port == 80 else [f":{self.port}"]
-        urls = (f"http://{f'[{h}]' if ':' in h else h}{p}/fhir" for h in hosts for p in ports)
+        scheme = "https" if self.tls_cert else "http"
+        urls = (f"{scheme}://{f'[{h}]' if ':' in h else h}{p}/fhir" for h in hosts for p in ports)
         return tuple(dict.fromkeys(urls))
 
 
@@ -137,6 +145,42 @@ class ExchangeSettings(BaseModel):
     )
 
 
+class SecuritySettings(BaseModel):
+    """Identity, authorization, audit, signatures and hardening (docs/security.md)."""
+
+    enabled: bool = Field(True, description="every door needs a token (or a trusted MLLP peer) and a policy")
+    issuer: str | None = Field(None, description="token issuer URL (default: the server's own base URL)")
+    keys_dir: str = Field("var/keys", description="token signing keys, test CA and certificates")
+    access_token_minutes: int = Field(15, ge=1, le=1440)
+    refresh_token_hours: int = Field(8, ge=1, le=720, description="portal session length")
+    client_assertion_max_minutes: int = Field(5, ge=1, le=60, description="longest private_key_jwt life")
+    lockout_attempts: int = Field(5, ge=1, description="failed sign-ins before an account locks")
+    lockout_minutes: int = Field(15, ge=1)
+    oidc_issuer: str | None = Field(None, description="trust tokens of this external OpenID provider")
+    oidc_jwks_url: str | None = Field(None, description="its JWKS (https URL or a file path)")
+    oidc_audience: str | None = Field(None, description="audience its tokens must name")
+    oidc_role_claim: str = Field("rhip_role", description="claim holding the platform role")
+    oidc_institution_claim: str = Field("rhip_institution", description="claim holding the institution code")
+    care_window_days: int = Field(
+        365, ge=1, description="an encounter, referral or appointment this recent is a care relationship"
+    )
+    break_glass_alert_url: str | None = Field(None, description="POST break-the-glass alerts here (JSON)")
+    audit_hash: Literal["sm3", "sha256"] = Field("sm3", description="hash of the audit chain (GM/T 0004 SM3)")
+    audit_flush_ms: int = Field(200, ge=1, description="reads are audited in batches at least this often")
+    rate_per_second: float = Field(100.0, gt=0, description="requests per second per client or user")
+    rate_burst: int = Field(200, ge=1)
+    cors_origins: list[str] = Field(default_factory=list, description="browser origins allowed (none)")
+    mllp_trusted_peers: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="MLLP peers without a client certificate that act as the institution of MSH-4",
+    )
+    ca_bundle: str | None = Field(
+        None, description="PEM CA certificates that signature certificates chain to"
+    )
+    signing_key: str | None = Field(None, description="PEM private key the platform signs documents with")
+    signing_cert: str | None = Field(None, description="PEM certificate of signing_key")
+
+
 class Settings(BaseSettings):
     """Every setting of the platform."""
 
@@ -151,9 +195,28 @@ class Settings(BaseSettings):
     fhir: FhirSettings = FhirSettings()
     empi: EmpiSettings = EmpiSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    security: SecuritySettings = SecuritySettings()
     timezone: str = Field("Asia/Shanghai", description="zone of dates without an offset, and of display")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then ``RHIP_…_FILE`` files (Docker and Kubernetes secrets)."""
+        return (
+            init_settings,
+            env_settings,
+            FileSecretsSource(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
 
     def database_options(self, cache_mb: int | None = None) -> dict[str, Any]:
         """The fields of ``rhip.db.engine.DatabaseConfig`` (plain values: the writer process gets them as JSON)."""

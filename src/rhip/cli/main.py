@@ -25,8 +25,12 @@ from rich.table import Table
 from rhip import __version__
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
+from rhip.cli.accounts import clients_app, tokens_app, users_app
+from rhip.cli.audit import audit_app
+from rhip.cli.demo import demo_accounts
 from rhip.cli.empi import empi_app
 from rhip.cli.exchange import exchange_app
+from rhip.cli.keys import keys_app
 
 if TYPE_CHECKING:
     from rhip.bootstrap.container import Platform
@@ -44,7 +48,32 @@ db_app = typer.Typer(help="Database schema", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(empi_app, name="empi")
 app.add_typer(exchange_app, name="exchange")
+app.add_typer(users_app, name="users")
+app.add_typer(clients_app, name="clients")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.command("demo-accounts")(demo_accounts)
 console = Console(stderr=True)
+# Commands that serve others: each request, message or job they handle names its own caller.
+SERVER_COMMANDS = frozenset({"serve"})
+
+
+@app.callback()
+def _operator(ctx: typer.Context) -> None:
+    """rhip: regional health information platform (区域全民健康信息平台)."""
+    if ctx.invoked_subcommand not in SERVER_COMMANDS:
+        # An operator at the server's command line acts as the platform itself (audited as cli:<user>).
+        import getpass
+
+        from rhip.security.context import act_for_process
+        from rhip.security.principal import platform_principal
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no login name in some containers
+            user = "operator"
+        act_for_process(platform_principal(f"cli:{user}"))
 
 
 def _settings() -> Settings:
@@ -161,8 +190,9 @@ def serve(
     os.environ.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENAS)
     settings = _settings()
     _require_schema(settings)
+    scheme = "https" if settings.server.tls_cert else "http"
     console.print(
-        f"rhip {__version__} serving on http://{settings.server.host}:{settings.server.port}/fhir "
+        f"rhip {__version__} serving on {scheme}://{settings.server.host}:{settings.server.port}/fhir "
         f"({settings.database_url.split('://', 1)[0]}, {settings.server.workers} worker(s))"
     )
     mllp = settings.exchange.mllp

@@ -7,6 +7,11 @@ of every server process (about 25 MB each).
 
 Exit status: 0 after a stop signal, 3 (uvicorn's startup failure) when the workers could not start, so that
 a process manager restarting on failure sees one.
+
+With ``RHIP_SERVER__TLS_CERT`` (and ``…__TLS_KEY``) the server speaks HTTPS only, TLS 1.2 or later. With
+``RHIP_SERVER__TLS_CLIENT_CA`` it also asks for a client certificate signed by that CA: optional (browsers
+and token clients have none), but a certificate that does not verify ends the handshake; a verified one
+reaches the application in the request's ``scope["extensions"]["tls"]`` (``rhip.web.tls``).
 """
 
 from __future__ import annotations
@@ -14,22 +19,54 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from rhip.bootstrap.logging import configure_logging
-from rhip.bootstrap.settings import Settings
+from rhip.bootstrap.settings import ServerSettings, Settings
 from rhip.bootstrap.writer import WriterProcess
 
 # glibc gives each thread that allocates its own heap arena; request threads then keep freed memory in
 # several arenas at once. Two arenas cost no measurable speed here and keep each process smaller.
 MALLOC_ARENAS = "2"
 APP = "rhip.web.app:create_app_from_env"
+# uvicorn's HTTP protocol, adding the client certificate to the request scope (named: workers import it).
+TLS_PROTOCOL = "rhip.web.tls:HttpTlsProtocol"
+
+
+def tls_context(_config: uvicorn.Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+    """uvicorn's TLS context from the certificate files, refusing TLS before 1.2."""
+    context = default()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def tls_options(server: ServerSettings) -> dict[str, Any]:
+    """The TLS arguments of uvicorn's Config: none without a certificate."""
+    if not server.tls_cert:
+        if server.tls_key or server.tls_client_ca:
+            raise ValueError("RHIP_SERVER__TLS_KEY and RHIP_SERVER__TLS_CLIENT_CA need RHIP_SERVER__TLS_CERT")
+        return {}
+    options: dict[str, Any] = {
+        "ssl_certfile": server.tls_cert,
+        "ssl_keyfile": server.tls_key or None,
+        "ssl_context_factory": tls_context,
+    }
+    if server.tls_client_ca:
+        options |= {
+            "ssl_ca_certs": server.tls_client_ca,
+            "ssl_cert_reqs": ssl.CERT_OPTIONAL,
+            "http": TLS_PROTOCOL,
+        }
+    return options
 
 
 def _stop_now(signum: int, _frame: FrameType | None) -> None:
@@ -79,6 +116,7 @@ def _serve(settings: Settings) -> int:
         log_config=None,
         access_log=False,
         server_header=False,
+        **tls_options(settings.server),
     )
     if config.workers > 1:
         supervisor = Multiprocess(config, sockets=[config.bind_socket()])

@@ -179,6 +179,30 @@ class StorageUnavailable(RhipError):
     issue_type = "transient"
 
 
+class Unauthenticated(RhipError):
+    """No valid credentials: a missing, malformed, expired, revoked or foreign token (HTTP 401)."""
+
+    code = "RHIP-SEC-0001"
+    http_status = 401
+    issue_type = "login"
+
+
+class Forbidden(RhipError):
+    """The caller is known but the policy does not allow this access (HTTP 403)."""
+
+    code = "RHIP-SEC-0002"
+    http_status = 403
+    issue_type = "forbidden"
+
+
+class TooManyRequests(RhipError):
+    """The caller sent more requests than its rate limit allows (HTTP 429)."""
+
+    code = "RHIP-SEC-0003"
+    http_status = 429
+    issue_type = "throttled"
+
+
 @dataclass(frozen=True)
 class ErrorCode:
     """A documented stable code."""
@@ -208,6 +232,9 @@ ERROR_CLASSES: dict[str, type[RhipError]] = {
         TooCostly,
         UnprocessablePatch,
         StorageUnavailable,
+        Unauthenticated,
+        Forbidden,
+        TooManyRequests,
     )
 }
 

@@ -7,7 +7,7 @@ history, indexes for search and publishes ``ResourceCreated/Updated/Deleted``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +29,7 @@ class StoredResource:
     deleted: bool
     content: bytes | None  # None for a deletion
     method: str = ""  # POST | PUT | PATCH | DELETE (history entries)
+    compartment: str | None = None  # the Patient whose compartment holds it, when read from the store
 
     @property
     def etag(self) -> str:
@@ -139,6 +140,13 @@ class FhirRepository(Protocol):
         """A fresh id for a resource this transaction will create (a transaction Bundle's urn:uuid entries).
 
         Creating with an id obtained here skips the check that the id is unused: the repository made it.
+        """
+
+    def record(self, entry: Mapping[str, Any]) -> None:
+        """Write an audit entry (the row format of :mod:`rhip.db.audit`) onto the hash-chained audit log.
+
+        Inside a transaction the entry commits with the transaction's changes, and is gone if it rolls
+        back; outside one it is written in a transaction of its own.
         """
 
 

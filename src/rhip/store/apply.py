@@ -2,8 +2,9 @@
 
 A :class:`PreparedWrite` is plain data (it pickles), so it can be applied in the process that prepared it
 or handed to the writer process (:mod:`rhip.store.write_service`). Applying it allocates keys, inserts the
-version, resource, index and outbox rows with one ``executemany`` per table, and removes the index rows
-of the versions it replaces.
+version, resource, index and outbox rows with one ``executemany`` per table, removes the index rows
+of the versions it replaces, and chains the unit's audit entries onto the audit log last (the log's lock
+is then held only from there to the commit).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from sqlalchemy import Connection, select
 
 from rhip.core.errors import Conflict
 from rhip.db import dialect, outbox
+from rhip.db.audit import AuditRow
+from rhip.db.audit import append as append_audit
 from rhip.store.indexer import INDEX_COLUMNS, Rows, Tails, add_rows
 from rhip.store.tables import INDEX_BITS, INDEX_TABLES, resource, resource_version
 
@@ -72,7 +75,7 @@ class VersionWrite(NamedTuple):
     created: bool
 
 
-Wire = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, list[str]]]
+Wire = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, list[str]], list[tuple[Any, ...]]]
 
 
 @dataclass
@@ -82,16 +85,23 @@ class PreparedWrite:
     rows: list[RowWrite] = field(default_factory=list)
     versions: list[VersionWrite] = field(default_factory=list)
     claimed: dict[str, list[str]] = field(default_factory=dict)  # client-chosen ids of creates, to check
+    audit: list[AuditRow] = field(default_factory=list)  # audit entries committed with the writes
 
     def to_wire(self) -> Wire:
         """Plain tuples, lists and dicts: what the writer process receives (no classes to unpickle)."""
-        return [tuple(r) for r in self.rows], [tuple(v) for v in self.versions], self.claimed
+        rows = [tuple(r) for r in self.rows]
+        return rows, [tuple(v) for v in self.versions], self.claimed, [tuple(a) for a in self.audit]
 
     @classmethod
     def from_wire(cls, wire: Wire) -> PreparedWrite:
-        """The prepared write of :meth:`to_wire`'s output; ``TypeError`` when it has another shape."""
-        rows, versions, claimed = wire
-        return cls([RowWrite(*r) for r in rows], [VersionWrite(*v) for v in versions], dict(claimed))
+        """The prepared write of :meth:`to_wire`'s output; ``TypeError`` or ``ValueError`` for another shape."""
+        rows, versions, claimed, entries = wire
+        return cls(
+            [RowWrite(*r) for r in rows],
+            [VersionWrite(*v) for v in versions],
+            dict(claimed),
+            [AuditRow(*a) for a in entries],
+        )
 
 
 def _event(v: VersionWrite) -> str:
@@ -117,6 +127,7 @@ def check_claimed(conn: Connection, claimed: dict[str, list[str]]) -> None:
 def apply(conn: Connection, prepared: PreparedWrite) -> list[int]:
     """Write ``prepared`` on ``conn`` (inside its transaction); returns the pid of each row."""
     if not prepared.versions:
+        append_audit(conn, prepared.audit)
         return [r.pid or 0 for r in prepared.rows]
     check_claimed(conn, prepared.claimed)
     rows = prepared.rows
@@ -187,4 +198,5 @@ def apply(conn: Connection, prepared: PreparedWrite) -> list[int]:
             for v in versions
         ],
     )
+    append_audit(conn, prepared.audit)
     return pids

@@ -19,6 +19,8 @@ from typing import Any
 
 from rhip.core.errors import NotSupported
 from rhip.fhir.search.query import (
+    AccessFilter,
+    CareRelation,
     ChainFilter,
     CompartmentFilter,
     CompositeValue,
@@ -379,6 +381,84 @@ class SqlSearch:
                 f"AND {link}.pid IN ({self.pid_select(f.inner)}))"
             )
         raise NotSupported(f"Unsupported filter {type(f).__name__}")
+
+    def access_condition(self, a: AccessFilter, rtype: str, pid: str) -> str:
+        """A condition on an outer ``pid`` that holds when the security layer's filter lets the caller see it."""
+        sql = self.sql
+        r = sql.alias("resource")
+        parts: list[str] = []
+        if not a.everyone:
+            allowed: list[str] = []
+            if a.open_outside:
+                allowed.append(f"{r}.compartment IS NULL")
+            if a.compartments:
+                allowed.append(sql.equal_or_in(f"{r}.compartment", sorted(a.compartments)))
+            for rel in a.relations:
+                if a.organizations if rel.reference.type == "reference" else a.own_sources:
+                    allowed.append(f"{r}.compartment IN ({self._related(a, rel)})")
+            if a.own_sources:
+                allowed.append(self._own(a, rtype, r))
+            parts.append(_or(allowed) if allowed else "1 = 0")
+            if a.excluded:
+                parts.append(
+                    f"({r}.compartment IS NULL OR {r}.compartment NOT IN {sql.binds(sorted(a.excluded))})"
+                )
+        if a.hidden_codes or a.patient_hidden:
+            t = sql.alias("idx_token")
+            labels: list[str] = []
+            if a.hidden_codes:
+                labels.append(sql.equal_or_in(f"{t}.code", sorted(a.hidden_codes)))
+            for patient, code in a.patient_hidden:
+                labels.append(f"({r}.compartment = {sql.bind(patient)} AND {t}.code = {sql.bind(code)})")
+            ident = _identity_in(sql, f"{t}.hash_identity", rtype, a.security_param.index_codes)
+            hide = (
+                f"EXISTS (SELECT 1 FROM idx_token {t} WHERE {t}.pid = {r}.pid AND {ident} AND {_or(labels)})"
+            )
+            if a.own_sources:
+                parts.append(f"(NOT {hide} OR {self._own(a, rtype, r)})")
+            else:
+                parts.append(f"NOT {hide}")
+        if not parts:
+            return "1 = 1"
+        return f"EXISTS (SELECT 1 FROM resource {r} WHERE {r}.pid = {pid} AND {' AND '.join(parts)})"
+
+    def _own(self, a: AccessFilter, rtype: str, r: str) -> str:
+        """Whether the resource of alias ``r`` came from the caller's institution (its ``meta.source``)."""
+        sql = self.sql
+        u = sql.alias("idx_uri")
+        ident = _identity_in(sql, f"{u}.hash_identity", rtype, a.source_param.index_codes)
+        return (
+            f"EXISTS (SELECT 1 FROM idx_uri {u} WHERE {u}.pid = {r}.pid AND {ident} "
+            f"AND {sql.equal_or_in(u + '.uri', sorted(a.own_sources))})"
+        )
+
+    def _related(self, a: AccessFilter, rel: CareRelation) -> str:
+        """The compartments that resources of one relation tie to the caller."""
+        sql = self.sql
+        source = rel.reference.resource_type
+        if rel.reference.type == "uri":
+            ref = sql.alias("idx_uri")
+            cond = (
+                f"{_identity_in(sql, ref + '.hash_identity', source, rel.reference.index_codes)} "
+                f"AND {sql.equal_or_in(ref + '.uri', sorted(a.own_sources))} AND {ref}.compartment IS NOT NULL"
+            )
+            table = "idx_uri"
+        else:
+            ref = sql.alias("idx_reference")
+            cond = (
+                f"{_identity_in(sql, ref + '.hash_identity', source, rel.reference.index_codes)} "
+                f"AND {sql.equal_or_in(ref + '.target_id', sorted(a.organizations))} "
+                f"AND {ref}.target_type = {sql.bind('Organization')} AND {ref}.compartment IS NOT NULL"
+            )
+            table = "idx_reference"
+        if rel.date is not None and a.since_us is not None:
+            d = sql.alias("idx_date")
+            ident = _identity_in(sql, d + ".hash_identity", source, rel.date.index_codes)
+            cond += (
+                f" AND EXISTS (SELECT 1 FROM idx_date {d} WHERE {d}.pid = {ref}.pid AND {ident} "
+                f"AND {d}.high >= {sql.bind(a.since_us)})"
+            )
+        return f"SELECT {ref}.compartment FROM {table} {ref} WHERE {cond}"
 
     def _missing_select(self, f: ParamFilter) -> str:
         # Resources of the type that have (missing=false) or lack (missing=true) any value for the parameter.

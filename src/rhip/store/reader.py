@@ -22,6 +22,7 @@ _CURRENT = (
         resource.c.version,
         resource.c.updated_us,
         resource.c.deleted,
+        resource.c.compartment,
         resource_version.c.content,
     )
     .select_from(resource)
@@ -43,6 +44,7 @@ def _stored(row: Any, method: str = "") -> StoredResource:
         deleted=bool(row.deleted),
         content=bytes(row.content) if row.content is not None else None,
         method=method,
+        compartment=getattr(row, "compartment", None),
     )
 
 
@@ -79,7 +81,7 @@ def _pid_of(conn: Connection, resource_type: str, id: str) -> int | None:
 
 
 _CURRENT_SQL = (
-    "SELECT r.pid, r.res_type, r.res_id, r.version, r.updated_us, r.deleted, v.content "
+    "SELECT r.pid, r.res_type, r.res_id, r.version, r.updated_us, r.deleted, r.compartment, v.content "
     "FROM resource r JOIN resource_version v ON v.vid = r.vid WHERE r.deleted = FALSE AND "
 )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -92,6 +92,10 @@ class SqlTransaction:
         """A fresh id for a create in this transaction."""
         return self.uow.new_id()
 
+    def record(self, entry: Mapping[str, Any]) -> None:
+        """Add an audit entry (:func:`rhip.db.audit.audit_row`'s mapping) committed with this transaction."""
+        self.uow.record(entry)
+
 
 class SqlFhirRepository:
     """Each call is its own transaction; ``transaction()`` groups calls."""
@@ -156,7 +160,8 @@ class SqlFhirRepository:
         """A unit of work committed at the end of the block (rolled back on any error).
 
         A unit that never needed the database before its end (creates only) is written by the group
-        committer, which shares one database transaction and commit among concurrent units.
+        committer, which shares one database transaction and commit among concurrent units. Audit
+        entries recorded in the unit commit with it, and vanish with it when it rolls back.
         """
         stack = ExitStack()
 
@@ -168,7 +173,7 @@ class SqlFhirRepository:
             with stack:
                 yield tx
                 if tx.uow.connected:
-                    tx.uow.flush()
+                    tx.uow.flush(final=True)
                 elif tx.uow.pending and self.ctx.writer is not None:
                     self.ctx.writer.write(tx.uow.prepare())
                 elif tx.uow.pending:
@@ -186,3 +191,8 @@ class SqlFhirRepository:
     def new_id(self) -> str:
         """A fresh server-assigned id (creates outside a transaction check nothing more for it)."""
         return new_resource_id()
+
+    def record(self, entry: Mapping[str, Any]) -> None:
+        """Append an audit entry in a write transaction of its own (group-committed like any write)."""
+        with self.transaction() as tx:
+            tx.record(entry)

@@ -110,6 +110,8 @@ class SearchRunner:
             distinct = False
         for f in filters:
             body += f" AND {sql.condition(f, pid)}"
+        if query.access is not None:
+            body += f" AND {sql.access_condition(query.access, query.resource_type, pid)}"
         return sql, body, pid, distinct
 
     def _pids(self, conn: Connection, sql: SqlSearch, text: str) -> list[int]:

@@ -3,12 +3,13 @@
 Creates, updates and deletes are validated, given ids, versions and ``meta`` at once, then buffered;
 ``flush`` writes resource rows, version rows, index rows and outbox events with one ``executemany`` per
 table, so a transaction Bundle of fifty resources costs a handful of statements. Reads inside the unit
-of work flush first, so they see its own writes.
+of work flush first, so they see its own writes. Audit entries recorded in the unit are written by the
+final flush only, at the end of the unit: appending to the audit log takes its lock until the commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from rhip.core.errors import Conflict, InvalidRequest, ValidationFailed, Version
 from rhip.core.events import Event
 from rhip.core.ids import is_valid_fhir_id, new_resource_id
 from rhip.db import dialect
+from rhip.db.audit import AuditRow, audit_row
 from rhip.fhir.events import ResourceCreated, ResourceDeleted, ResourceUpdated
 from rhip.fhir.repository import StoredResource
 from rhip.store.apply import PreparedWrite, RowWrite, VersionWrite, apply
@@ -75,6 +77,7 @@ class UnitOfWork:
         self._now_instant = ""
         self._claimed: dict[str, list[str]] = {}  # client-chosen ids of creates, by type
         self._fresh: set[str] = set()  # ids this unit of work generated (new_id), known to be unused
+        self._audit: list[AuditRow] = []  # audit entries to commit with the writes
 
     # -- helpers --------------------------------------------------------------------------------
     @property
@@ -91,8 +94,8 @@ class UnitOfWork:
 
     @property
     def pending(self) -> bool:
-        """Whether buffered writes await a flush."""
-        return bool(self._versions)
+        """Whether buffered writes or audit entries await a flush."""
+        return bool(self._versions or self._audit)
 
     def now_us(self) -> int:
         """The transaction's timestamp (millisecond precision, shared by all its versions)."""
@@ -236,28 +239,38 @@ class UnitOfWork:
         """Serialise with other units of work using ``key`` (PostgreSQL advisory lock; SQLite is serial)."""
         dialect.lock_key(self.conn, h64("lock", key))
 
-    # -- flush ----------------------------------------------------------------------------------
-    def flush(self) -> None:
-        """Write every buffered version, resource row, index row and event on the unit's connection."""
-        if self._versions:
-            self.flush_on(self.conn)
+    def record(self, entry: Mapping[str, Any]) -> None:
+        """Buffer an audit entry (checked now: ``ValueError`` when malformed) to commit with the writes."""
+        self._audit.append(audit_row(entry))
 
-    def flush_on(self, conn: Connection) -> None:
+    # -- flush ----------------------------------------------------------------------------------
+    def flush(self, *, final: bool = False) -> None:
+        """Write every buffered version, resource row, index row and event on the unit's connection.
+
+        ``final``: the unit ends here, so its audit entries are written too.
+        """
+        if self._versions or (final and self._audit):
+            self.flush_on(self.conn, final=final)
+
+    def flush_on(self, conn: Connection, *, final: bool = True) -> None:
         """Write every buffered version on ``conn`` (a shared group-commit transaction, or the unit's own)."""
-        if not self._versions:
+        if not (self._versions or (final and self._audit)):
             return
-        prepared, touched = self._prepare()
+        prepared, touched = self._prepare(final)
         pids = apply(conn, prepared)
         self._settle(prepared, touched, pids)
 
     def prepare(self) -> PreparedWrite:
         """The buffered writes as plain data, for a writer elsewhere (the unit may not be used afterwards)."""
-        prepared, _ = self._prepare()
+        prepared, _ = self._prepare(True)
         return prepared
 
-    def _prepare(self) -> tuple[PreparedWrite, list[_Row]]:
+    def _prepare(self, final: bool) -> tuple[PreparedWrite, list[_Row]]:
         versions, self._versions = self._versions, []
         claimed, self._claimed = self._claimed, {}
+        entries: list[AuditRow] = []
+        if final:
+            entries, self._audit = self._audit, []
         touched = list({id(v.row): v.row for v in versions}.values())
         position = {id(row): i for i, row in enumerate(touched)}
         rows = [
@@ -288,7 +301,7 @@ class UnitOfWork:
             )
             for v in versions
         ]
-        return PreparedWrite(rows, writes, claimed), touched
+        return PreparedWrite(rows, writes, claimed, entries), touched
 
     @staticmethod
     def _settle(prepared: PreparedWrite, touched: list[_Row], pids: list[int]) -> None:

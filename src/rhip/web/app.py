@@ -41,6 +41,11 @@ from rhip.fhir.events import ResourceChanged
 from rhip.fhir.rest.messages import FHIR_JSON, FhirRequest, FhirResponse
 from rhip.fhir.rest.outcome import dumps, outcome
 from rhip.fhir.rest.service import error_response
+from rhip.security.context import acting_as
+from rhip.security.identity.service import IdentityService
+from rhip.web.auth import auth_routes
+from rhip.web.authn import RequestAuthenticator, glass_reason, rate_key
+from rhip.web.hardening import hardening_middleware
 from rhip.web.hl7v3 import hl7v3_routes
 from rhip.web.mllp import V2Listener, start_v2_listener
 
@@ -189,6 +194,13 @@ def create_app(
     """
     settings = settings or (platform.settings if platform else Settings())
     state: dict[str, Platform] = {}
+
+    def identity() -> IdentityService:
+        security = current().security
+        assert security is not None
+        return security.identity
+
+    auth = RequestAuthenticator(identity, enabled=settings.security.enabled)
     metrics = Metrics(metrics_dir)
     limit = settings.server.max_body_mb * 1024 * 1024
     # Requests run in threads; more CPU-bound threads than this per process only fight over the GIL.
@@ -222,9 +234,28 @@ def create_app(
                 base_url=base.rstrip("/"),
             )
             service = current().fhir
-            result = await anyio.to_thread.run_sync(service.handle, req, limiter=limiter)
+            credentials = auth.credentials(request)
+            glass = glass_reason(request)
+            public = request.method in ("GET", "HEAD") and path.strip("/") == "metadata"
+
+            def work() -> FhirResponse:
+                if public:
+                    return service.handle(req)  # the CapabilityStatement names no resident
+                principal = auth.principal(credentials)
+                with acting_as(principal, break_glass_reason=glass):
+                    response = service.handle(req)
+                platform = current()
+                if platform.security is not None and platform.store is not None:
+                    # Flag a document whose signature no longer matches it (X-Rhip-Signature).
+                    platform.security.signatures.annotate(platform.store, req, response)
+                return response
+
+            result = await anyio.to_thread.run_sync(work, limiter=limiter)
         except RhipError as error:
             result = error_response(error)
+        if result.status == 401:
+            result.headers["WWW-Authenticate"] = 'Bearer realm="rhip", error="invalid_token"'
+
         if result.status >= 400:
             observed = request.scope.get(OBSERVED)
             if observed is not None:
@@ -279,7 +310,10 @@ def create_app(
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
     return Starlette(
         routes=[
-            *hl7v3_routes(hl7v3, max_body_bytes=limit, limiter=limiter, public_base_url=public_root),
+            *auth_routes(identity, limiter=limiter, public_base_url=public_root),
+            *hl7v3_routes(
+                hl7v3, max_body_bytes=limit, limiter=limiter, public_base_url=public_root, auth=auth
+            ),
             Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -287,7 +321,11 @@ def create_app(
             Route("/fhir", fhir, methods=methods),
             Route("/fhir/{path:path}", fhir, methods=methods),
         ],
-        middleware=[Middleware(ObserveMiddleware, metrics=metrics)],
+        middleware=hardening_middleware(
+            settings.security,
+            rate_key=rate_key(auth),
+            inner=[Middleware(ObserveMiddleware, metrics=metrics)],
+        ),
         lifespan=lifespan,
     )
 

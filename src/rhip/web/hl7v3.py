@@ -10,16 +10,18 @@ document) or a service name (PatientInfoRegister …); a message posted to the w
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from rhip.core.errors import Unauthenticated
 from rhip.exchange.hl7v3.registry import GROUPS
 from rhip.exchange.hl7v3.service import V3Answer, V3Service
 from rhip.exchange.hl7v3.wsdl import wsdl
+from rhip.security.context import acting_as
+from rhip.web.authn import RequestAuthenticator
 
 _KEPT_HEAD = 64 * 1024  # bytes of an oversized body kept for the rejects store
 _HELP = (
@@ -46,7 +48,10 @@ async def _read_limited(request: Request, limit: int) -> tuple[bytes, bool]:
 
 
 def _response(answer: V3Answer) -> Response:
-    return Response(answer.body, status_code=answer.status, headers={"content-type": answer.content_type})
+    headers = {"content-type": answer.content_type}
+    if answer.status == 401:
+        headers["www-authenticate"] = 'Bearer realm="rhip"'
+    return Response(answer.body, status_code=answer.status, headers=headers)
 
 
 def hl7v3_routes(
@@ -55,8 +60,11 @@ def hl7v3_routes(
     max_body_bytes: int,
     limiter: anyio.CapacityLimiter | None = None,
     public_base_url: str | None = None,
+    auth: RequestAuthenticator | None = None,
 ) -> list[Route]:
-    """The routes; ``service`` gives the (lazily built) V3Service, ``public_base_url`` the address in the WSDL."""
+    """The routes; ``service`` gives the (lazily built) V3Service, ``public_base_url`` the address in the WSDL,
+    ``auth`` who the caller is (every interaction needs a bearer token; the WSDL does not)."""
+    authn = auth or RequestAuthenticator(None, enabled=False)
 
     async def endpoint(request: Request) -> Response:
         group = request.path_params.get("service")
@@ -80,7 +88,16 @@ def hl7v3_routes(
                 v3.refuse_oversized, content_type, body, max_body_bytes, limiter=limiter
             )
             return _response(answer)
-        handle = partial(v3.handle, body, content_type, service=group)
+        credentials = authn.credentials(request)
+
+        def handle() -> V3Answer:
+            try:
+                principal = authn.principal(credentials)
+            except Unauthenticated as error:
+                return v3.refuse(error, body, content_type)
+            with acting_as(principal):
+                return v3.handle(body, content_type, service=group)
+
         return _response(await anyio.to_thread.run_sync(handle, limiter=limiter))
 
     methods = ["GET", "POST"]

@@ -6,6 +6,7 @@ with its own intake batching the messages of the connections the kernel gave it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from rhip.bootstrap.container import Platform
 from rhip.bootstrap.settings import Settings
 from rhip.exchange.hl7v2.intake.batcher import BatchingIntake
 from rhip.exchange.mllp import MllpConfig, MllpServer, start_mllp
+from rhip.exchange.mllp.server import Identify, Sender, anyone
 
 log = logging.getLogger("rhip.web")
 
@@ -50,8 +52,35 @@ async def start_v2_listener(platform: Platform, settings: Settings) -> V2Listene
         zone=settings.timezone,
     )
     try:
-        server = await start_mllp(config, intake)
+        server = await start_mllp(config, intake, sender_identity(platform, settings))
     except BaseException:
         await intake.close()
         raise
     return V2Listener(server, intake)
+
+
+def sender_identity(platform: Platform, settings: Settings) -> Identify:
+    """Who an MLLP connection is: a registered client by its TLS certificate (it sends for its own
+    institution), else a trusted peer address (it sends for the institution each message names in MSH-4),
+    else nobody (every message is refused with AR)."""
+    security = platform.security
+    if security is None or not security.enabled:
+        return anyone
+    networks = [ipaddress.ip_network(p, strict=False) for p in settings.security.mllp_trusted_peers]
+
+    def identify(peer: str, fingerprint: str | None) -> Sender:
+        if fingerprint is not None:
+            principal = security.identity.principal_for_certificate(fingerprint)
+            if principal is not None and principal.institution:
+                return Sender(principal.subject, frozenset({principal.institution}))
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return Sender(f"peer:{peer[:64]}", frozenset())
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in networks):
+            return Sender(f"peer:{address}", None)
+        return Sender(f"peer:{address}", frozenset())
+
+    return identify

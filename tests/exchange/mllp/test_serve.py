@@ -56,7 +56,9 @@ def test_the_listener_of_the_settings(platform: Platform) -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """``rhip serve`` with two workers on a fresh SQLite database; its HTTP base and MLLP port."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RHIP_")}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("RHIP_") or k.startswith("RHIP_SECURITY__")
+    }  # the suite's security setting (tests/conftest.py) stays
     env.update(RHIP_DATABASE_URL=f"sqlite:///{tmp_path}/rhip.db", PYTHONUNBUFFERED="1")
     subprocess.run(
         [sys.executable, "-m", "rhip.cli.main", "db", "upgrade"], env=env, check=True, capture_output=True

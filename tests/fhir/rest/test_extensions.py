@@ -123,7 +123,9 @@ def ext_fhir(settings: Settings, index: NicknameIndex) -> Iterator[FhirClient]:
     db = database(settings)
     upgrade(db.engine)
     db.dispose()
-    plat = build_platform(settings, extensions=extensions(index), empi=False, exchange=False)
+    plat = build_platform(
+        settings, extensions=extensions(index), empi=False, exchange=False, signatures=False
+    )
     try:
         yield FhirClient(plat)
     finally:

@@ -28,6 +28,7 @@ from rhip.exchange.hl7v2.intake.errors import (
     InternalError,
     MalformedFrame,
     MergeFailed,
+    NotAuthorised,
     ReplayRefused,
     RequiredFieldMissing,
     UnsupportedMessageType,
@@ -46,6 +47,9 @@ from rhip.exchange.hl7v2.message import Message, parse
 from rhip.exchange.ports import PatientMerger
 from rhip.exchange.rejects import Rejected
 from rhip.fhir.rest.service import FhirService
+from rhip.security.context import acting_as, maybe_principal
+from rhip.security.principal import Principal, Role
+from rhip.security.scopes import parse_scopes
 
 __all__ = ["Answer", "Inbound", "PipelineConfig", "V2Pipeline"]
 log = logging.getLogger("rhip.exchange.v2")
@@ -146,6 +150,29 @@ class V2Pipeline:
             # The same message twice in one batch: the second waits for the first's outcome.
             (deferred if work.rid in seen else works).append(work)
             seen.add(work.rid)
+        if not works:
+            return
+        with acting_as(self._acting(works)):
+            self._process_read(works, deferred, answers)
+
+    def _acting(self, works: list[_Work]) -> Principal:
+        """Whom the batch's reads and writes run as: the caller that set one (an operator's replay), or the
+        institutions whose messages it carries, each already allowed for its connection (see ``_read``)."""
+        outer = maybe_principal()
+        if outer is not None:
+            return outer
+        institutions = sorted({w.header.facility_code for w in works})
+        senders = sorted({w.item.sender for w in works if w.item.sender})
+        return Principal(
+            subject=f"mllp:{senders[0] if len(senders) == 1 else 'batch'}",
+            role=Role.SYSTEM,
+            scopes=parse_scopes("system/*.cruds"),
+            institution=institutions[0] if len(institutions) == 1 else None,
+            institutions=tuple(institutions),
+            purpose="TREAT",
+        )
+
+    def _process_read(self, works: list[_Work], deferred: list[_Work], answers: list[Answer | None]) -> None:
         works = self._answer_repeats(works, answers)
         ready = [r for r in (self._map(w, answers) for w in works) if r is not None]
         by_position = {w.position: w for w in works}
@@ -172,6 +199,13 @@ class V2Pipeline:
             message = parse(text)
             header = Header.of(message)
             self._check_header(message, header)
+            if item.institutions is not None and header.facility_code not in item.institutions:
+                raise NotAuthorised(
+                    f"this connection may not send for institution {header.facility_code[:40]!r} (MSH-4)",
+                    segment="MSH",
+                    sequence=1,
+                    field=4,
+                )
         except Exception as exc:
             if not _expected(exc):
                 log_fault(log, "v2 message could not be read", exc)

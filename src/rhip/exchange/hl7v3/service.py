@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -124,6 +124,20 @@ class V3Service:
         return self._refused(
             error, head, content_type, unknown_header(), guess_envelope(head, content_type), True
         )
+
+    def refuse(self, error: RhipError, body: bytes, content_type: str) -> V3Answer:
+        """The error acknowledgement of a request refused before it ran (no valid credentials), with the
+        error's HTTP status; not kept in the rejects store (anyone can send such requests)."""
+        header, envelope = unknown_header(), None
+        try:
+            payload, envelope = open_request(body, content_type, self.max_bytes)
+            header = read_header(payload)
+        except Exception:  # noqa: S110 -- what can be read of it only fills in the answer's header
+            pass
+        wrapped = V3Error(error.message, code=error.code)
+        wrapped.ack_code = "AR"
+        answer = self._refused(wrapped, body, content_type, header, envelope, False)
+        return replace(answer, status=error.http_status)
 
     def _handle(self, body: bytes, content_type: str, service: str | None, *, record: bool) -> V3Answer:
         header = unknown_header()

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -46,6 +48,24 @@ class MllpConfig:
     zone: str = "Asia/Shanghai"
 
 
+@dataclass(frozen=True)
+class Sender:
+    """Who is on the other end of a connection: a subject for the audit log and the institutions it may
+    send for (None: any, a trusted peer; empty: none, every message is refused)."""
+
+    subject: str
+    institutions: frozenset[str] | None
+
+
+# (peer address, SHA-256 of the client certificate or None) -> who sends; may read the database.
+Identify = Callable[[str, str | None], Sender]
+
+
+def anyone(peer: str, _fingerprint: str | None) -> Sender:
+    """Every connection may send for any institution (security disabled)."""
+    return Sender(f"peer:{peer}", None)
+
+
 class Intake(Protocol):
     """What the listener hands messages to (``rhip.exchange.hl7v2.intake.batcher.BatchingIntake``)."""
 
@@ -71,9 +91,10 @@ def tls_context(config: MllpConfig) -> ssl.SSLContext | None:
 class MllpServer:
     """An MLLP listener feeding an intake."""
 
-    def __init__(self, config: MllpConfig, intake: Intake) -> None:
+    def __init__(self, config: MllpConfig, intake: Intake, identify: Identify = anyone) -> None:
         self.config = config
         self.intake = intake
+        self.identify = identify
         self.zone = ZoneInfo(config.zone)
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], bool] = {}  # task → busy with a message
@@ -126,6 +147,7 @@ class MllpServer:
         self.accepted += 1
         decoder = FrameDecoder(self.config.max_message_kb * 1024)
         try:
+            sender = await asyncio.to_thread(self.identify, peer, _fingerprint(writer))
             while not self._stopping:
                 try:
                     chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.config.idle_timeout_s)
@@ -141,7 +163,7 @@ class MllpServer:
                     continue
                 self._connections[task] = True
                 for frame in frames:
-                    answer = await self._answer(frame, peer)
+                    answer = await self._answer(frame, peer, sender)
                     if answer.withheld:
                         # Refused and kept nowhere: no ACK, so that the sender sends it (and what
                         # follows it) again on a new connection.
@@ -165,12 +187,14 @@ class MllpServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2)
 
-    async def _answer(self, frame: Frame, peer: str) -> Answer:
+    async def _answer(self, frame: Frame, peer: str, sender: Sender) -> Answer:
         item = Inbound(
             frame.data,
             peer=peer,
             received=datetime.now(UTC),
             frame_problem="" if frame.kind == OK else frame.kind,
+            sender=sender.subject,
+            institutions=sender.institutions,
         )
         try:
             return await self.intake.receive(item)
@@ -184,8 +208,15 @@ class MllpServer:
             return Answer(ack, "AR", header.control_id)
 
 
-async def start_mllp(config: MllpConfig, intake: Intake) -> MllpServer:
+def _fingerprint(writer: asyncio.StreamWriter) -> str | None:
+    """SHA-256 (hex) of the client's TLS certificate, when it presented one."""
+    tls = writer.get_extra_info("ssl_object")
+    der = tls.getpeercert(binary_form=True) if isinstance(tls, ssl.SSLObject) else None
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
+async def start_mllp(config: MllpConfig, intake: Intake, identify: Identify = anyone) -> MllpServer:
     """A started MLLP listener (call ``stop()`` on it at shutdown)."""
-    server = MllpServer(config, intake)
+    server = MllpServer(config, intake, identify)
     await server.start()
     return server

@@ -40,7 +40,7 @@ def system_operation(service: FhirService, repo: FhirRepository, req: FhirReques
     """[base]/$operation: only operations capabilities register."""
     spec = service.extensions.operations.get((None, name[1:]))
     if spec is not None:
-        return _run(spec, repo, req, None)
+        return _run(service, spec, repo, req, None)
     elsewhere = service.extensions.operation_named(name[1:])
     if elsewhere:
         raise InvalidRequest(
@@ -58,7 +58,7 @@ def type_operation(
         return validate(service, req, rtype, None)
     spec = service.extensions.operations.get((rtype, name[1:]))
     if spec is not None and spec.type_level:
-        return _run(spec, repo, req, None)
+        return _run(service, spec, repo, req, None)
     _elsewhere(service, name, f"/{rtype}/{name}")
     raise NotSupported(f"Operation {name} is not supported on {rtype}")
 
@@ -76,15 +76,20 @@ def instance_operation(
         return validate(service, req, rtype, rid)
     spec = service.extensions.operations.get((rtype, name[1:]))
     if spec is not None and spec.instance_level:
-        return _run(spec, repo, req, rid)
+        return _run(service, spec, repo, req, rid)
     _elsewhere(service, name, f"/{rtype}/[id]/{name}")
     raise NotSupported(f"Operation {name} is not supported on {rtype}/[id]")
 
 
-def _run(spec: OperationSpec, repo: FhirRepository, req: FhirRequest, rid: str | None) -> FhirResponse:
+def _run(
+    service: FhirService, spec: OperationSpec, repo: FhirRepository, req: FhirRequest, rid: str | None
+) -> FhirResponse:
     method = req.method.upper()
     if method not in spec.methods:
         raise MethodNotAllowed(f"${spec.code} is invoked with {' or '.join(spec.methods)}, not {method}")
+    if service.operation_gate is not None:
+        # Operations may answer from their own data (the resident index), not only through ``repo``.
+        service.operation_gate(spec.resource_type, spec.code, rid)
     return spec.handler(repo, req, rid)
 
 

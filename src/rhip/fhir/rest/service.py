@@ -31,8 +31,11 @@ class FhirService:
         capability: Callable[[str], dict[str, Any]],
         validator: operations.ValidatorLike,
         extensions: Extensions | None = None,
+        operation_gate: Callable[[str | None, str, str | None], None] | None = None,
     ) -> None:
         self.repository = repository
+        # Asked before a registered operation runs: (resource type, code, instance id); raises to refuse.
+        self.operation_gate = operation_gate
         self.interactions = interactions
         self.capability = capability
         self.validator = validator

@@ -166,6 +166,45 @@ class IncludeSpec:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class CareRelation:
+    """Resources of ``reference.resource_type`` that tie their Patient to the caller put it in an access
+    scope: a reference parameter naming one of the scope's Organizations, or a uri parameter (``_source``)
+    holding one of its ``own_sources``; ``date`` (optional) must reach the scope's window."""
+
+    reference: SearchParam
+    date: SearchParam | None = None
+
+
+@dataclass(frozen=True)
+class AccessFilter:
+    """The rows a caller may see, added to a search by the security layer and turned into SQL by the store.
+
+    A resource is visible when it passes the compartment test and carries no hiding label:
+    - compartment: resources outside every Patient compartment are visible when ``open_outside``
+      (directories: Organization, Practitioner …); others when their Patient is in ``compartments``, or is
+      related to the caller through ``relations`` (since ``since_us`` for dated relations), or when the
+      resource itself came from the caller (``own_sources``); never when the Patient is in ``excluded``.
+      ``everyone`` skips the compartment test (aggregates, the patient directory).
+    - labels: a resource with a ``meta.security`` code in ``hidden_codes``, or with one of
+      ``patient_hidden`` ((Patient id, code): a resident's consent), is hidden unless its ``meta.source`` is
+      one of ``own_sources`` (what the caller's institution sent itself).
+    """
+
+    security_param: SearchParam  # _security of the searched type
+    source_param: SearchParam  # _source of the searched type
+    everyone: bool = False
+    open_outside: bool = True
+    compartments: tuple[str, ...] = ()
+    organizations: tuple[str, ...] = ()
+    relations: tuple[CareRelation, ...] = ()
+    since_us: int | None = None
+    excluded: tuple[str, ...] = ()
+    hidden_codes: tuple[str, ...] = ()
+    patient_hidden: tuple[tuple[str, str], ...] = ()
+    own_sources: tuple[str, ...] = ()
+
+
 @dataclass
 class SearchQuery:
     """A complete type-level search."""
@@ -183,3 +222,5 @@ class SearchQuery:
     ignored: list[tuple[str, str]] = field(default_factory=list)
     # The parameters that were understood, in canonical form, for self and paging links.
     canonical: list[tuple[str, str]] = field(default_factory=list)
+    # Row-level security added by rhip.security (never by a client's parameters).
+    access: AccessFilter | None = None

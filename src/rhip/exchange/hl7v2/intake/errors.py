@@ -107,3 +107,12 @@ class RequiredFieldMissing(IntakeError):
     code = "RHIP-V2-0060"
     hl7_code = "101"
     ack_code = "AE"
+
+
+class NotAuthorised(IntakeError):
+    """The connection may not send for the institution in MSH-4 (not a trusted peer, or a client
+    certificate registered to another institution)."""
+
+    code = "RHIP-V2-0061"
+    hl7_code = "207"
+    ack_code = "AR"

@@ -15,6 +15,10 @@ class Inbound:
     received: datetime | None = None
     frame_problem: str = ""  # "oversized" | "unterminated" (rhip.exchange.mllp.framing)
     replay: bool = False  # a replay from the rejects store: processed again whatever happened before
+    # Who sent it (rhip.security): the authenticated client (``client:<id>``) or peer (``peer:<address>``),
+    # and the institution codes it may send for (None: any, a trusted peer; empty: none).
+    sender: str = ""
+    institutions: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
