@@ -28,8 +28,9 @@ READ = {
     "statistician": (D, D, D),
     "resident": (A, D, D),
 }
-# Counting (_summary=count) names nobody: statisticians may.
-COUNT = {**READ, "statistician": (A, A, A)}
+# A count of one named resident's data singles them out: statisticians count populations only
+# (tests/security/test_search_leakage.py), never a named resident.
+COUNT = READ
 # Changing the resident's Observation: only the institution that sent it (and administrators).
 WRITE = {
     "admin": (A, A, A),

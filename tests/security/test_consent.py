@@ -12,6 +12,11 @@ def _consent(provision: dict, status: str = "active") -> dict:
         "resourceType": "Consent",
         "id": "c1",
         "status": status,
+        "scope": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+            ]
+        },
         "patient": {"reference": "Patient/p1"},
         "provision": provision,
     }
@@ -21,6 +26,13 @@ def test_withdrawal_from_sharing() -> None:
     [rule] = rules_of(_consent({"type": "deny"}))
     assert rule.effect == "deny" and not rule.organizations and not rule.labels
     assert rule.applies(frozenset({"orgA"}), frozenset(), NOW)
+
+
+def test_only_privacy_consents_and_known_labels_count() -> None:
+    treatment = _consent({"type": "deny"}) | {"scope": {"coding": [{"code": "treatment"}]}}
+    assert rules_of(treatment) == []
+    [rule] = rules_of(_consent({"type": "deny", "securityLabel": [{"code": "PSY"}, {"code": "NOT-A-LABEL"}]}))
+    assert rule.labels == {"PSY"}
 
 
 def test_category_denial_with_a_permitted_institution() -> None:

@@ -69,12 +69,15 @@ def test_revinclude_and_include_are_filtered(secured: tuple[Platform, Region, Ac
     platform, region, accounts = secured
     token = accounts.tokens["clinician"]
     with client_for(platform) as client:
-        # The patient directory finds every resident (demographics) ...
-        found = ids_of(_get(client, "/fhir/Patient?gender=female", token).content)  # type: ignore[attr-defined]
+        # The patient directory finds any resident it is asked for by name or identifier (demographics) ...
+        found = ids_of(_get(client, "/fhir/Patient?name=测试", token).content)  # type: ignore[attr-defined]
         assert {f"Patient/{p}" for p in region.patients.values()} <= found
+        # ... but it does not list everyone: without a name or identifier it is a population search.
+        listed = ids_of(_get(client, "/fhir/Patient?gender=female", token).content)  # type: ignore[attr-defined]
+        assert f"Patient/{region.patients['other']}" not in listed
         # ... but asking for their clinical data with it leaves the directory: only cared-for residents.
         with_obs = ids_of(
-            _get(client, "/fhir/Patient?gender=female&_revinclude=Observation:subject", token).content
+            _get(client, "/fhir/Patient?name=测试&_revinclude=Observation:subject", token).content
         )  # type: ignore[attr-defined]
         assert f"Observation/{region.observations['other']}" not in with_obs
         assert f"Patient/{region.patients['other']}" not in with_obs

@@ -61,9 +61,11 @@ class Platform:
 
     def close(self) -> None:
         """Write what the audit trail still holds; release database connections."""
-        if self.security is not None:
-            self.security.close()
-        self.db.dispose()
+        try:
+            if self.security is not None:
+                self.security.close()
+        finally:
+            self.db.dispose()
 
     def readiness(self) -> tuple[bool, str]:
         """Whether the database answers and its schema is the one the code needs."""

@@ -194,6 +194,14 @@ def replay(reject_id: Annotated[int, typer.Argument(help="the id `rhip exchange 
         if reject.status != "open":
             console.print(f"[red]reject {reject_id} is {reject.status}, not open[/red]")
             raise typer.Exit(1)
+        if reject.reason_code.startswith("RHIP-SEC-") or reject.reason_code == "RHIP-V2-0061":
+            # Refused because of who sent it: replayed by the operator it would be stored in the name of an
+            # institution the sender may not speak for.
+            console.print(
+                f"[red]reject {reject_id} was refused because of its sender ({reject.reason_code}); it cannot be"
+                " replayed: the institution resends it over its own authorised connection[/red]"
+            )
+            raise typer.Exit(1)
         accepted, detail = _REPLAYERS[reject.channel](platform, settings, store, reject)
     except RhipError as exc:
         console.print(f"[red]{exc.code}: {exc.message}[/red]")

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from rhip.security.audit.balp import redact_query, safe_text
 from rhip.security.principal import Principal
 
 log = logging.getLogger("rhip.security.alerts")
@@ -23,6 +24,7 @@ class GlassAlerts:
         self.url = url
         self.timeout_s = timeout_s
         self.sent: list[dict[str, Any]] = []  # the alerts of this process, newest last (bounded)
+        self._lock = threading.Lock()
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=10_000)
         self._thread: threading.Thread | None = None
 
@@ -33,12 +35,13 @@ class GlassAlerts:
             "subject": principal.subject,
             "institution": principal.institution,
             "patient": patient,
-            "resource": what,
-            "reason": reason[:500],
+            "resource": redact_query(what),  # ids only: the values of names and identifiers are hidden
+            "reason": safe_text(reason),  # free text: ID and phone numbers masked
         }
         log.warning("break-the-glass access", extra={"subject": principal.subject, "patient": patient})
-        self.sent.append(alert)
-        del self.sent[:-1000]
+        with self._lock:
+            self.sent.append(alert)
+            del self.sent[:-1000]
         if self.url:
             try:
                 self._queue.put_nowait(alert)
@@ -47,7 +50,9 @@ class GlassAlerts:
             self._start()
 
     def _start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
             self._thread = threading.Thread(target=self._post_forever, name="rhip-glass-alerts", daemon=True)
             self._thread.start()
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from rhip.fhir.repository import FhirRepository
+from rhip.fhir.repository import FhirRepository, SearchPage
+from rhip.fhir.search.query import SearchQuery
+from rhip.security.audit.fhir_page import AuditRestriction
 from rhip.security.principal import Principal
 
 ResourceRef = tuple[str, str, int | None]  # (type, id, version)
@@ -41,3 +43,6 @@ class AuditSink(Protocol):
         detail: Mapping[str, str] | None = None,
     ) -> None:
         """Record a read, a search or a refused request."""
+
+    def search_page(self, query: SearchQuery, restrict: AuditRestriction | None = None) -> SearchPage:
+        """A page of AuditEvents for a FHIR search, within ``restrict`` (None: the whole log)."""

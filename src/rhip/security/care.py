@@ -12,6 +12,8 @@ from rhip.fhir.search.params import SearchParamRegistry
 from rhip.fhir.search.query import CareRelation
 from rhip.security.lookup import StoreLookup, TtlCache
 
+AHEAD = timedelta(days=90)
+
 
 class PatientLinks(Protocol):
     """The records of one person (the resident index answers; bootstrap adapts it)."""
@@ -66,6 +68,11 @@ class CareRelations:
         """The start of the care window."""
         return self.now() - self.window
 
+    def until(self) -> datetime:
+        """How far ahead a relation may be dated (an appointment booked ahead): a visit dated years ahead
+        does not open a record for years."""
+        return self.now() + AHEAD
+
     def linked(self, patient_id: str) -> frozenset[str]:
         """Every record of the person of ``patient_id``."""
         if self.links is None:
@@ -86,8 +93,9 @@ class CareRelations:
     def _related(self, organizations: tuple[str, ...], sources: tuple[str, ...], patient_id: str) -> bool:
         patients = ",".join(f"Patient/{p}" for p in sorted(self.linked(patient_id)))
         since = f"ge{self.since().date().isoformat()}"
+        until = f"le{self.until().date().isoformat()}"
         for kind in CARE_KINDS:
-            base = [(kind.patient, patients), (kind.date, since)]
+            base = [(kind.patient, patients), (kind.date, since), (kind.date, until)]
             if kind.organization and organizations:
                 refs = ",".join(f"Organization/{o}" for o in organizations)
                 if self.lookup.count(kind.resource_type, [*base, (kind.organization, refs)]):

@@ -14,9 +14,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from rhip.security.facts import patient_ids
+from rhip.security.facts import CONFIDENTIAL_CODES, patient_ids
+from rhip.security.labels import sensitivity_table
 from rhip.security.lookup import StoreLookup
 
 
@@ -44,9 +46,19 @@ class ConsentRule:
         return not self.labels or bool(self.labels & labels)
 
 
+PRIVACY_SCOPE = "patient-privacy"  # http://terminology.hl7.org/CodeSystem/consentscope
+
+
+def is_privacy_consent(consent: dict[str, Any]) -> bool:
+    """Whether a Consent is about sharing the record (scope patient-privacy), not treatment or research."""
+    scope = consent.get("scope") if isinstance(consent.get("scope"), dict) else {}
+    assert isinstance(scope, dict)
+    return any(isinstance(c, dict) and c.get("code") == PRIVACY_SCOPE for c in scope.get("coding") or ())
+
+
 def rules_of(consent: dict[str, Any]) -> list[ConsentRule]:
-    """The rules of one Consent resource (none unless it is active and names its Patient)."""
-    if consent.get("status") != "active":
+    """The rules of one Consent resource (none unless it is an active privacy consent naming its Patient)."""
+    if consent.get("status") != "active" or not is_privacy_consent(consent):
         return []
     patients = patient_ids([(consent.get("patient"), "Reference")])
     if not patients:
@@ -70,8 +82,13 @@ def _collect(p: dict[str, Any], patient: str, cid: str, out: list[ConsentRule], 
         for ref in [str((a.get("reference") or {}).get("reference", ""))]
         if "Organization/" in ref
     )
+    # Only categories the platform labels data with (and R/V): an unknown code would hide nothing, and a
+    # flood of codes would only make every search heavier.
+    known = _known_labels()
     labels = frozenset(
-        str(c.get("code")) for c in p.get("securityLabel") or () if isinstance(c, dict) and c.get("code")
+        str(c.get("code"))
+        for c in p.get("securityLabel") or ()
+        if isinstance(c, dict) and c.get("code") in known
     )
     period = p.get("period") if isinstance(p.get("period"), dict) else {}
     assert isinstance(period, dict)
@@ -82,6 +99,11 @@ def _collect(p: dict[str, Any], patient: str, cid: str, out: list[ConsentRule], 
     for nested in p.get("provision") or ():
         if isinstance(nested, dict):
             _collect(nested, patient, cid, out, top=False)
+
+
+@cache
+def _known_labels() -> frozenset[str]:
+    return frozenset({c.code for c in sensitivity_table().categories} | set(CONFIDENTIAL_CODES))
 
 
 class ConsentBook:
@@ -119,6 +141,31 @@ class ConsentBook:
         """The rules recorded on any of these records."""
         book = self.rules()
         return [r for p in patients for r in book.get(p, ())]
+
+
+def denying(
+    rules: list[ConsentRule], organizations: frozenset[str], labels: frozenset[str], now: str, *, whole: bool
+) -> list[ConsentRule]:
+    """The deny rules that hold for a caller of these Organizations reading data with these labels:
+    ``whole`` ones withdraw the whole record (no labels), the others hold back labelled data. A permit
+    naming one of the caller's Organizations in the same consent is an exception to its denials
+    ("share with nobody but my family doctor's clinic")."""
+    exempt = {
+        r.consent_id
+        for r in rules
+        if r.effect == "permit"
+        and r.organizations
+        and r.applies(organizations, labels, now)
+        and (not r.labels or not labels or r.labels >= labels)
+    }
+    return [
+        r
+        for r in rules
+        if r.effect == "deny"
+        and r.consent_id not in exempt
+        and (not r.labels) == whole
+        and r.applies(organizations, labels if not whole else frozenset(), now)
+    ]
 
 
 def now_instant() -> str:

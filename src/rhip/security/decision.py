@@ -25,6 +25,8 @@ EXPLANATIONS = {
     "history": "type- and system-level history is for administrators",
     "district": "the resident is not in your district",
     "own-record": "a resident sees only their own record and their children's",
+    "consent-owner": "privacy consents are recorded by the resident (or an administrator), not an institution",
+    "identifying": "a statistician counts; a count may not name or single out a resident",
 }
 
 

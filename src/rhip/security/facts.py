@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
 from rhip.fhir.search.params import SearchParamRegistry, patient_compartment
 
@@ -29,11 +30,19 @@ class ResourceFacts:
     source: str | None  # meta.source
 
 
+def uri_name(code: str) -> str:
+    """An institution code as the doors write it into a ``urn:rhip:…`` URI (percent-encoded where a URI
+    may not hold it; plain codes such as 510725H01 unchanged) — the same rule as the HL7 v2 mapping's."""
+    return quote(code, safe=":.-_~@!$'()*+,;=")
+
+
 def own_sources(institution: str | None) -> tuple[str, ...]:
-    """The ``meta.source`` values of what an institution sends through any door."""
+    """The ``meta.source`` values of what an institution sends through any door (as written, and
+    percent-encoded as the HL7 v2 door writes codes that need it)."""
     if not institution:
         return ()
-    return tuple(f"{SOURCE_PREFIX}{channel}:{institution}" for channel in SOURCE_CHANNELS)
+    names = dict.fromkeys((institution, uri_name(institution)))
+    return tuple(f"{SOURCE_PREFIX}{channel}:{name}" for name in names for channel in SOURCE_CHANNELS)
 
 
 def source_institution(source: str | None) -> str | None:
@@ -41,7 +50,7 @@ def source_institution(source: str | None) -> str | None:
     if not source or not source.startswith(SOURCE_PREFIX):
         return None
     parts = source[len(SOURCE_PREFIX) :].split(":", 1)
-    return parts[1] if len(parts) == 2 and parts[1] else None
+    return unquote(parts[1]) if len(parts) == 2 and parts[1] else None
 
 
 class FactFinder:

@@ -43,20 +43,29 @@ class SensitivityTable:
         return {c.code for c in self.categories if any(lo <= block <= hi for lo, hi in c.ranges)}
 
     def label(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """The resource with the labels its codes call for added (the same object when none are missing)."""
-        found: set[str] = set()
+        """The resource with the labels its codes call for added (the same object when none are missing).
+
+        A DocumentReference's own ``securityLabel`` (a CDA's confidentialityCode, an MHD submission's
+        labels) is copied into ``meta.security`` too, where the policy and the search index read labels.
+        """
+        found: set[tuple[str, str]] = set()
         for system, code in _codings(resource):
             if system in self.icd10_systems:
-                found |= self.categories_of(code)
+                found |= {(self.label_system, c) for c in self.categories_of(code)}
+        if resource.get("resourceType") == "DocumentReference":
+            for concept in resource.get("securityLabel") or ():
+                for coding in (concept or {}).get("coding") or () if isinstance(concept, dict) else ():
+                    if isinstance(coding, dict) and isinstance(coding.get("code"), str):
+                        found.add((str(coding.get("system") or ""), coding["code"]))
         if not found:
             return resource
         meta = dict(resource.get("meta") or {})
         security = list(meta.get("security") or [])
         have = {(s.get("system"), s.get("code")) for s in security if isinstance(s, dict)}
         added = [
-            {"system": self.label_system, "code": code}
-            for code in sorted(found)
-            if (self.label_system, code) not in have
+            {"system": system, "code": code} if system else {"code": code}
+            for system, code in sorted(found)
+            if (system or None, code) not in have and (system, code) not in have
         ]
         if not added:
             return resource

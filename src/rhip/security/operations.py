@@ -14,7 +14,8 @@ from rhip.security.decision import Decision
 from rhip.security.principal import Role
 
 ANY_ROLE = frozenset(Role)
-FINDERS = frozenset({Role.ADMIN, Role.PLATFORM, Role.CLINICIAN, Role.SYSTEM, Role.PUBLIC_HEALTH})
+# Public-health officers are district-scoped: they find residents through their district's searches.
+FINDERS = frozenset({Role.ADMIN, Role.PLATFORM, Role.CLINICIAN, Role.SYSTEM})
 ADMINS = frozenset({Role.ADMIN, Role.PLATFORM})
 
 # code -> roles; the codes of rhip.empi.fhir_api, rhip.documents.fhir_operations and

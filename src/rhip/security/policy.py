@@ -18,7 +18,7 @@ from typing import Any
 from rhip.core.errors import RhipError
 from rhip.fhir.search.params import SearchParamRegistry
 from rhip.security.care import CareRelations
-from rhip.security.consent import ConsentBook, ConsentRule, now_instant
+from rhip.security.consent import ConsentBook, ConsentRule, denying, is_privacy_consent, now_instant
 from rhip.security.decision import Decision, allow, deny
 from rhip.security.directory import Directory
 from rhip.security.facts import (
@@ -29,6 +29,7 @@ from rhip.security.facts import (
     own_sources,
     source_institution,
 )
+from rhip.security.lookup import TtlCache
 from rhip.security.principal import Principal, Role
 
 UNRESTRICTED = frozenset({Role.ADMIN, Role.PLATFORM})
@@ -69,10 +70,15 @@ class AccessPolicy:
         self.directory = directory
         self.care = care
         self.consents = consents
+        # A token's caller is asked for on every request: its Organizations come from the directory.
+        self._callers: TtlCache[tuple[Principal, str | None], Caller] = TtlCache(30.0, 10_000)
 
     # -- who is asking ---------------------------------------------------------------------------
     def caller(self, principal: Principal, glass: str | None = None) -> Caller:
         """The caller's institution as Organizations and sources; the glass only for clinicians."""
+        return self._callers.get((principal, glass), lambda: self._caller(principal, glass))
+
+    def _caller(self, principal: Principal, glass: str | None) -> Caller:
         if principal.role in INSTITUTIONAL:
             orgs_of = [self.directory.organizations(i) for i in principal.all_institutions]
             found = {o for group in orgs_of for o in group}
@@ -102,17 +108,17 @@ class AccessPolicy:
             return allow("own-record", patient) if ok else deny("own-record", patient)
         if role is Role.STATISTICIAN:
             return deny("role", patient)
-        if role is Role.PUBLIC_HEALTH:
-            district = caller.principal.district
-            if district and self._in_district(district, patient):
-                return allow("district", patient)
-            return deny("district", patient)
         rules = self._rules(patient)
         orgs = frozenset(caller.organizations)
         now = now_instant()
-        withdrawn = any(
-            r.effect == "deny" and not r.labels and r.applies(orgs, frozenset(), now) for r in rules
-        )
+        withdrawn = bool(denying(rules, orgs, frozenset(), now, whole=True))
+        if role is Role.PUBLIC_HEALTH:
+            district = caller.principal.district
+            if withdrawn:
+                return deny("consent", patient)
+            if district and self._in_district(district, patient):
+                return allow("district", patient)
+            return deny("district", patient)
         if not withdrawn and self.care.related(caller.organizations, caller.sources, patient):
             return allow("care", patient)
         if not withdrawn and any(
@@ -201,10 +207,7 @@ class AccessPolicy:
 
     def _label_denied(self, caller: Caller, patient: str, labels: frozenset[str]) -> bool:
         orgs = frozenset(caller.organizations)
-        now = now_instant()
-        return any(
-            r.effect == "deny" and r.labels and r.applies(orgs, labels, now) for r in self._rules(patient)
-        )
+        return bool(denying(self._rules(patient), orgs, labels, now_instant(), whole=False))
 
     # -- writes ------------------------------------------------------------------------------------
     def write(
@@ -237,6 +240,12 @@ class AccessPolicy:
             if facts.patient in mine and (before is None or before.patient in mine):
                 return allow("own-record", facts.patient)
             return deny("own-record", facts.patient)
+        if resource_type == "Consent" and any(
+            is_privacy_consent(dict(c)) for c in (new, old) if c is not None
+        ):
+            # Who may see a resident's record is the resident's to say (or an administrator's, on their
+            # written request): an institution writing one could open any record to itself.
+            return deny("consent-owner", facts.patient)
         new_source = self.facts.facts(resource_type, new).source if new is not None else None
         if new_source is not None and new_source not in caller.sources:
             return deny("foreign-source", facts.patient)
@@ -266,3 +275,7 @@ class AccessPolicy:
         """The start of the care window in epoch microseconds."""
         start: datetime = self.care.since()
         return int(start.timestamp() * 1_000_000)
+
+    def until_us(self) -> int:
+        """How far ahead a care relation may be dated, in epoch microseconds."""
+        return int(self.care.until().timestamp() * 1_000_000)

@@ -24,8 +24,10 @@ from rhip.fhir.repository import (
     StoredResource,
 )
 from rhip.fhir.search.query import SearchQuery
+from rhip.security.audit.fhir_page import AuditRestriction
 from rhip.security.context import break_glass_reason, current_principal
 from rhip.security.decision import Decision
+from rhip.security.facts import source_institution
 from rhip.security.guard import Guard
 from rhip.security.policy import UNRESTRICTED, Caller
 from rhip.security.principal import Principal, Role
@@ -55,14 +57,18 @@ class SecuredRepository:
         resource = stored.resource()
         if stored.resource_type == "Binary":
             context = (resource.get("securityContext") or {}).get("reference")
-            if isinstance(context, str) and context.count("/") == 1:
+            if isinstance(context, str) and context.count("/") == 1 and caller.principal.may("Binary", "r"):
                 ctype, cid = context.split("/")
-                try:
-                    target = self.inner.read(ctype, cid)
-                except (ResourceNotFound, ResourceGone):
-                    target = None
-                if target is not None and caller.principal.may("Binary", "r"):
-                    return self._check(caller, target)
+                if ctype == "Patient":
+                    # Content about a resident as a whole: their record's rule, never the directory's.
+                    return policy.patient_access(caller, cid)
+                if ctype != "Binary" and policy.facts.in_compartment(ctype):
+                    # Read as the resource it belongs to (a document's DocumentReference); a context
+                    # outside the compartments (an Organization) decides nothing: the Binary's own facts do.
+                    try:
+                        return self._check(caller, self.inner.read(ctype, cid))
+                    except (ResourceNotFound, ResourceGone):
+                        pass
         return policy.read(caller, stored.resource_type, resource)
 
     def _glass(self, caller: Caller, decision: Decision, what: str) -> None:
@@ -123,10 +129,24 @@ class SecuredRepository:
         return self._read_one("read", resource_type, id, lambda: self.inner.read(resource_type, id))
 
     def vread(self, resource_type: str, id: str, version: int) -> StoredResource:
-        """One version, when the caller may see it."""
-        return self._read_one(
+        """One version, when the caller may see it and the current version (a label or source given later
+        holds for the history too)."""
+        stored = self._read_one(
             "vread", resource_type, id, lambda: self.inner.vread(resource_type, id, version)
         )
+        caller = self._caller()
+        if caller.role not in UNRESTRICTED:
+            try:
+                current = self.inner.read(resource_type, id)
+            except (ResourceNotFound, ResourceGone):
+                return stored
+            decision = self._check(caller, current)
+            if not decision.allowed:
+                self._refused(
+                    caller, "R", "vread", [(resource_type, id, version)], decision.patient, decision.reason
+                )
+                decision.require()
+        return stored
 
     def _read_one(self, subtype: str, resource_type: str, id: str, fetch: Any) -> StoredResource:
         caller = self._caller()
@@ -159,6 +179,10 @@ class SecuredRepository:
             self._refused(caller, "R", "search-type", [], None, error.message, text)
             raise
         page = self.inner.search(replace(query, access=scoped.access) if scoped.access else query)
+        if query.page and scoped.access is not None:
+            # A later page of a sorted search comes from the store's cached list, not from SQL with the
+            # filter: each match is checked again (a paging link cannot carry another caller's results).
+            page.matches = [m for m in page.matches if self._check(caller, m).allowed]
         if page.included and caller.role not in UNRESTRICTED:
             page.included = [r for r in page.included if self._check(caller, r).allowed]
         page.next_page = _bind(caller.principal, page.next_page)
@@ -167,7 +191,8 @@ class SecuredRepository:
         decision = next(
             (d for d in scoped.decisions if d.glass), scoped.decisions[0] if scoped.decisions else None
         )
-        self._accessed(caller, "search-type", [*page.matches, *page.included], patients, decision, query=text)
+        # A search's entry names its query and the residents it returned (BALP), not every resource.
+        self._accessed(caller, "search-type", [], patients, decision, query=text, refs=[])
         for d in scoped.decisions:
             self._glass(caller, d, f"{query.resource_type}?{text}")
         return page
@@ -247,9 +272,16 @@ class SecuredRepository:
             )
             decision.require()
         page = self.inner.everything(replace(request, page=_unbind_text(caller.principal, request.page)))
-        if caller.role not in UNRESTRICTED and caller.role is not Role.RESIDENT:
+        before = len(page.matches) + len(page.included)
+        if caller.role is Role.RESIDENT:
+            # Their own record: only the token's scopes narrow it (a token for Patient.rs reads no labs).
+            page.matches = [m for m in page.matches if caller.principal.may(m.resource_type, "r")]
+            page.included = [m for m in page.included if caller.principal.may(m.resource_type, "r")]
+        elif caller.role not in UNRESTRICTED:
             page.matches = [m for m in page.matches if self._check(caller, m).allowed]
             page.included = [m for m in page.included if self._check(caller, m).allowed]
+        if len(page.matches) + len(page.included) != before:
+            page.total = None  # the store's total would count what was held back
         page.next_page = _bind(caller.principal, page.next_page)
         self._accessed(
             caller,
@@ -264,19 +296,19 @@ class SecuredRepository:
 
     def _audit_search(self, caller: Caller, query: SearchQuery, text: str) -> SearchPage:
         p = caller.principal
-        if caller.role in UNRESTRICTED:
-            patients: tuple[str, ...] | None = None
-        elif caller.role is Role.RESIDENT:
-            patients = tuple(sorted(self.guard.policy.resident_patients(p)))
-        else:
+        restrict: AuditRestriction | None = None
+        if caller.role is Role.RESIDENT:
+            # Who viewed my record (公众门户): entries naming the resident's records, without the callers'
+            # addresses, token ids, queries or other residents an entry names.
+            mine = tuple(sorted(self.guard.policy.resident_patients(p)))
+            restrict = AuditRestriction(patients=mine, public=True)
+        elif caller.role not in UNRESTRICTED:
             self._refused(caller, "R", "search-type", [], None, "role", text)
             Decision(False, "role").require()
-            patients = ()
-        search = getattr(self.guard.audit, "search_page", None)
-        if search is None:
-            raise InvalidRequest("The audit log cannot be searched here")
-        page: SearchPage = search(query, patients)
-        self._accessed(caller, "search-type", [], list(patients or ()), None, query=text)
+        page = self.guard.audit.search_page(query, restrict)
+        self._accessed(
+            caller, "search-type", [], list(restrict.patients or ()) if restrict else [], None, query=text
+        )
         return page
 
     # -- writes ----------------------------------------------------------------------------------
@@ -361,9 +393,17 @@ class SecuredRepository:
             patient = self.guard.policy.facts.patient_of(stored.resource_type, stored.resource())
         elif patient is None and old is not None:
             patient = self.guard.policy.facts.patient_of(stored.resource_type, old)
+        acting = _acting(caller)
+        if len(acting.institutions) > 1 and stored.content is not None:
+            # A batch of several institutions' messages: each change is recorded as its sender's.
+            sender = source_institution(
+                self.guard.policy.facts.facts(stored.resource_type, stored.resource()).source
+            )
+            if sender in acting.institutions:
+                acting = replace(acting, institution=sender)
         self.guard.audit.changed(
             tx,
-            _acting(caller),
+            acting,
             action=action,
             subtype=subtype,
             resources=[(stored.resource_type, stored.id, stored.version)],

@@ -17,7 +17,7 @@ from rhip.fhir.search.query import (
     ReferenceValue,
     SearchQuery,
 )
-from rhip.security.consent import now_instant
+from rhip.security.consent import denying, now_instant
 from rhip.security.decision import EXPLANATIONS, Decision, allow
 from rhip.security.facts import CONFIDENTIAL_CODES, RESIDENT_DATA_OUTSIDE
 from rhip.security.policy import INSTITUTIONAL, UNRESTRICTED, AccessPolicy, Caller
@@ -70,11 +70,13 @@ class SearchScoper:
             )
         if not compartment_type:
             return ScopedSearch(None)  # directories: Organization, Practitioner, code systems …
-        if caller.role is Role.STATISTICIAN:
-            if query.summary == "count" and not query.includes and not query.revincludes:
-                return ScopedSearch(None)  # aggregates only: a count names nobody
-            _refuse("role")
         _check_filters(query.filters, policy)
+        if caller.role is Role.STATISTICIAN:
+            if query.summary != "count" or query.includes or query.revincludes:
+                _refuse("role")
+            if named_patients(query) or not all(_aggregate_filter(f) for f in query.filters):
+                _refuse("identifying")
+            return ScopedSearch(None)  # aggregates only: a count that names nobody
         security = policy.registry.get(rtype, "_security")
         source = policy.registry.get(rtype, "_source")
         assert security is not None and source is not None
@@ -92,6 +94,7 @@ class SearchScoper:
             and not query.includes
             and not query.revincludes
             and all(_directory_filter(f) for f in query.filters)
+            and any(_identifies(f) for f in query.filters)
         ):
             return ScopedSearch(AccessFilter(security, source, everyone=True))
         named = sorted(named_patients(query))
@@ -110,10 +113,14 @@ class SearchScoper:
                     d.require()
                 effective.append(d)
             decisions = tuple(effective)
+            # Every resident named may be seen: the search's own patient filter already keeps it to them,
+            # so only the labels remain to check (one probe a row, not a compartment test as well).
+            whole = all(d.reason != "own-record" for d in decisions)
             return ScopedSearch(
                 AccessFilter(
                     security,
                     source,
+                    everyone=whole,
                     open_outside=False,
                     compartments=tuple(sorted(compartments)),
                     hidden_codes=hidden,
@@ -149,6 +156,7 @@ class SearchScoper:
                 organizations=caller.organizations,
                 relations=policy.care.sql_relations(),
                 since_us=policy.since_us(),
+                until_us=policy.until_us(),
                 excluded=self._withdrawn(caller),
                 hidden_codes=CONFIDENTIAL_CODES,
                 patient_hidden=self._label_denials(caller, None),
@@ -162,7 +170,7 @@ class SearchScoper:
         now = now_instant()
         out: set[str] = set()
         for patient, rules in self.policy.consents.rules().items():
-            if any(r.effect == "deny" and not r.labels and r.applies(orgs, frozenset(), now) for r in rules):
+            if denying(rules, orgs, frozenset(), now, whole=True):
                 out |= self.policy.care.linked(patient)
         return tuple(sorted(out))
 
@@ -175,8 +183,9 @@ class SearchScoper:
             labels = {
                 label
                 for r in rules
-                if r.effect == "deny" and r.labels and r.applies(orgs, r.labels, now)
+                if r.effect == "deny" and r.labels
                 for label in r.labels
+                if denying(rules, orgs, frozenset({label}), now, whole=False)
             }
             if not labels:
                 continue
@@ -209,6 +218,33 @@ def _walk(filters: list[Filter]) -> Iterator[Filter]:
             yield from _walk([inner for _t, inner in f.targets])
         elif isinstance(f, HasFilter):
             yield from _walk([f.inner])
+
+
+# What may single out a resident: a statistician's count filters on none of these.
+IDENTIFYING_PARAMS = frozenset(
+    {
+        "identifier", "name", "family", "given", "phonetic", "phone", "telecom", "email", "address",
+        "address-city", "address-postalcode", "_id", "patient", "subject", "link", "general-practitioner",
+        "_content", "_text", "birthdate",
+    }
+)  # fmt: skip
+
+
+def _aggregate_filter(f: Filter) -> bool:
+    if isinstance(f, ParamFilter):
+        return f.param.code not in IDENTIFYING_PARAMS
+    # _id lists, chains and compartments can each single out a resident.
+    return not isinstance(f, IdFilter | ChainFilter | HasFilter | CompartmentFilter)
+
+
+# A directory search must name whom it looks for: a list of everyone (gender=female) is a population search.
+FINDING_PARAMS = frozenset(
+    {"identifier", "name", "family", "given", "phonetic", "phone", "telecom", "email", "_id"}
+)
+
+
+def _identifies(f: Filter) -> bool:
+    return isinstance(f, IdFilter) or (isinstance(f, ParamFilter) and f.param.code in FINDING_PARAMS)
 
 
 def _directory_filter(f: Filter) -> bool:

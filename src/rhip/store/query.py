@@ -288,13 +288,18 @@ class SqlSearch:
             return f"({ident} AND {_or(conds)})"
         if kind == "reference":
             conds = []
+            # Ids of one target type go in one IN list: an OR of (id AND type) pairs keeps SQLite from
+            # seeking the (hash_identity, target_id) index, and it scans the parameter's every row.
+            by_type: dict[str | None, list[str]] = {}
             for v in values:
                 assert isinstance(v, ReferenceValue)
                 if v.id is not None:
-                    c = f"{t}.target_id = {sql.bind(v.id)}"
-                    conds.append(f"({c} AND {t}.target_type = {sql.bind(v.type)})" if v.type else c)
+                    by_type.setdefault(v.type, []).append(v.id)
                 elif v.url is not None:
                     conds.append(f"({t}.target_url IS NOT NULL AND {t}.target_url = {sql.bind(v.url[:512])})")
+            for target, ids in by_type.items():
+                c = sql.equal_or_in(f"{t}.target_id", sorted(set(ids)))
+                conds.insert(0, f"({c} AND {t}.target_type = {sql.bind(target)})" if target else c)
             restriction = f" AND {t}.target_type = {sql.bind(restrict)}" if restrict else ""
             return f"({ident} AND {_or(conds)}{restriction})"
         if kind == "uri":
@@ -408,8 +413,13 @@ class SqlSearch:
             labels: list[str] = []
             if a.hidden_codes:
                 labels.append(sql.equal_or_in(f"{t}.code", sorted(a.hidden_codes)))
+            by_code: dict[str, list[str]] = {}
             for patient, code in a.patient_hidden:
-                labels.append(f"({r}.compartment = {sql.bind(patient)} AND {t}.code = {sql.bind(code)})")
+                by_code.setdefault(code, []).append(patient)
+            for code, patients in sorted(by_code.items()):
+                # One term a label: the statement stays small however many residents hold it back.
+                held = sql.equal_or_in(f"{r}.compartment", sorted(set(patients)))
+                labels.append(f"({t}.code = {sql.bind(code)} AND {held})")
             ident = _identity_in(sql, f"{t}.hash_identity", rtype, a.security_param.index_codes)
             hide = (
                 f"EXISTS (SELECT 1 FROM idx_token {t} WHERE {t}.pid = {r}.pid AND {ident} AND {_or(labels)})"
@@ -456,7 +466,8 @@ class SqlSearch:
             ident = _identity_in(sql, d + ".hash_identity", source, rel.date.index_codes)
             cond += (
                 f" AND EXISTS (SELECT 1 FROM idx_date {d} WHERE {d}.pid = {ref}.pid AND {ident} "
-                f"AND {d}.high >= {sql.bind(a.since_us)})"
+                f"AND {d}.high >= {sql.bind(a.since_us)}"
+                + (f" AND {d}.low <= {sql.bind(a.until_us)})" if a.until_us is not None else ")")
             )
         return f"SELECT {ref}.compartment FROM {table} {ref} WHERE {cond}"
 

@@ -33,7 +33,7 @@ from rhip import __version__
 from rhip.bootstrap.container import Platform, build_platform, settle_heap
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
-from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError
+from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError, Unauthenticated
 from rhip.exchange.hl7v3.registry import GROUPS as V3_GROUPS
 from rhip.exchange.hl7v3.service import V3Service
 from rhip.fhir.definitions import structure
@@ -43,6 +43,7 @@ from rhip.fhir.rest.outcome import dumps, outcome
 from rhip.fhir.rest.service import error_response
 from rhip.security.context import acting_as
 from rhip.security.identity.service import IdentityService
+from rhip.security.principal import Principal, Role
 from rhip.web.auth import auth_routes
 from rhip.web.authn import RequestAuthenticator, glass_reason, rate_key
 from rhip.web.hardening import hardening_middleware
@@ -241,7 +242,11 @@ def create_app(
             def work() -> FhirResponse:
                 if public:
                     return service.handle(req)  # the CapabilityStatement names no resident
-                principal = auth.principal(credentials)
+                try:
+                    principal = auth.principal(credentials)
+                except Unauthenticated as refused:
+                    _audit_refused_credentials(current(), credentials.address, req, refused)
+                    raise
                 with acting_as(principal, break_glass_reason=glass):
                     response = service.handle(req)
                 platform = current()
@@ -294,11 +299,14 @@ def create_app(
             log.exception("the platform could not start")
             raise RuntimeError("the platform could not start; the log has the details") from None
         yield
-        if listener is not None:
-            await listener.stop()
-        metrics.close()
-        if "platform" in state and platform is None:
-            state["platform"].close()
+        try:
+            if listener is not None:
+                await listener.stop()
+        finally:
+            metrics.close()
+            if "platform" in state and platform is None:
+                # Writes the buffered audit entries, then releases the database.
+                state["platform"].close()
 
     def hl7v3() -> V3Service:
         doors = current().exchange
@@ -327,6 +335,26 @@ def create_app(
             inner=[Middleware(ObserveMiddleware, metrics=metrics)],
         ),
         lifespan=lifespan,
+    )
+
+
+def _audit_refused_credentials(
+    platform: Platform, address: str | None, req: FhirRequest, refused: Unauthenticated
+) -> None:
+    """A request without valid credentials (none, forged, expired, revoked, for another server) is an
+    access attempt too: audited as an anonymous caller with its address and the reason."""
+    if platform.security is None or not platform.security.enabled:
+        return
+    caller = Principal("anonymous", Role.RESIDENT, frozenset(), address=address)
+    platform.security.audit.accessed(
+        caller,
+        action="E",
+        subtype="login",
+        resources=[],
+        patients=[],
+        outcome="4",
+        query=f"{req.method} /{req.path.split('?', 1)[0][:200]}",
+        detail={"reason": refused.message[:200]},
     )
 
 

@@ -72,7 +72,12 @@ def sender_identity(platform: Platform, settings: Settings) -> Identify:
         if fingerprint is not None:
             principal = security.identity.principal_for_certificate(fingerprint)
             if principal is not None and principal.institution:
-                return Sender(principal.subject, frozenset({principal.institution}))
+                # HL7 v2 messages create and update whatever they carry: a client registered with narrower
+                # scopes may not send them.
+                writes = any(s.resource_type == "*" and {"c", "u"} <= s.permissions for s in principal.scopes)
+                return Sender(
+                    principal.subject, frozenset({principal.institution}) if writes else frozenset()
+                )
         try:
             address = ipaddress.ip_address(peer)
         except ValueError:

@@ -380,6 +380,13 @@ class V2Pipeline:
                 f"reject {reject.id}: the frame was incomplete (cut off or over the size limit) and only part"
                 " of it was kept, so it cannot be replayed; ask the sender to resend the message"
             )
+        if reject.reason_code == NotAuthorised.code or reject.reason_code.startswith("RHIP-SEC-"):
+            # Refused because of who sent it: replaying as the operator would store it in the name of an
+            # institution the sender may not speak for. The sender resends from an authorised connection.
+            raise ReplayRefused(
+                f"reject {reject.id} was refused because its sender may not send for its institution; it"
+                " cannot be replayed: the institution resends it over its own authorised connection"
+            )
         answer = self.process([Inbound(bytes(reject.raw), replay=True)])[0]
         if answer.code == "AA":
             resolve(int(reject.id))

@@ -146,8 +146,8 @@ class MllpServer:
         self.intake.connections += 1
         self.accepted += 1
         decoder = FrameDecoder(self.config.max_message_kb * 1024)
+        fingerprint = _fingerprint(writer)
         try:
-            sender = await asyncio.to_thread(self.identify, peer, _fingerprint(writer))
             while not self._stopping:
                 try:
                     chunk = await asyncio.wait_for(reader.read(READ_SIZE), self.config.idle_timeout_s)
@@ -163,6 +163,8 @@ class MllpServer:
                     continue
                 self._connections[task] = True
                 for frame in frames:
+                    # Asked again for every message: a client disabled meanwhile sends nothing more.
+                    sender = await asyncio.to_thread(self.identify, peer, fingerprint)
                     answer = await self._answer(frame, peer, sender)
                     if answer.withheld:
                         # Refused and kept nowhere: no ACK, so that the sender sends it (and what

@@ -199,6 +199,7 @@ class AccessFilter:
     organizations: tuple[str, ...] = ()
     relations: tuple[CareRelation, ...] = ()
     since_us: int | None = None
+    until_us: int | None = None  # dated relations must also start before this (no open-ended future)
     excluded: tuple[str, ...] = ()
     hidden_codes: tuple[str, ...] = ()
     patient_hidden: tuple[tuple[str, str], ...] = ()
