@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEMO_PEOPLE ?= 5000
 DEMO_YEARS ?= 1
+# The region's year of care ends today, so the demo clinician's visits fall within the care window.
+DEMO_START ?= $(shell date -d '-$(DEMO_YEARS) year' +%Y-%m-%d 2>/dev/null || echo 2025-11-01)
 PYTEST_WORKERS ?= 2
 
 .PHONY: install demo synth serve test lint typecheck unit bench bench-empi bench-deps bench-postgres clean
@@ -24,7 +26,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/rhip db upgrade
 	@if [ ! -f var/demo-loaded ] || [ -n "$$RHIP_DATABASE_URL" ]; then \
-		$(BIN)/rhip synth --out var/demo --people $(DEMO_PEOPLE) --years $(DEMO_YEARS) --start 2025-01-01 --formats fhir && \
+		$(BIN)/rhip synth --out var/demo --people $(DEMO_PEOPLE) --years $(DEMO_YEARS) --start $(DEMO_START) --formats fhir && \
 		$(BIN)/rhip import var/demo/fhir --jobs 2 && { [ -n "$$RHIP_DATABASE_URL" ] || touch var/demo-loaded; }; fi
 	$(BIN)/rhip demo-accounts
 	$(BIN)/rhip serve

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from rhip.core.errors import ResourceNotFound
 
-console = Console()
+console = Console(width=160)  # ids are printed whole, whatever the terminal
 DIVISION = "urn:rhip:ext:division"
 INSTITUTION_CODE = "urn:oid:2.16.156.10011.1.5"
 
@@ -122,3 +122,9 @@ def demo_accounts() -> None:
     for a in made:
         table.add_row(a.username, a.role, a.password, a.scope)
     console.print(table)
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    console.print(
+        "a token: curl -s -d grant_type=password -d username=demo-doctor -d password=<its password> "
+        f"{base}/auth/token  — then: curl -H 'Authorization: Bearer <access_token>' {base}/fhir/Patient?name=…",
+        soft_wrap=True,
+    )
