@@ -70,14 +70,23 @@ def test_client_credentials_over_http(http: TestClient, identity: IdentityServic
     assert identity.authenticate(body["access_token"]).institution == "H001"
 
 
-def test_the_token_url_comes_from_the_public_base_url(identity: IdentityService, key: ClientKey) -> None:
-    under_fhir = _client(identity, "https://rhip.example.cn/fhir/")
-    form = key.form("his-1", identity.clock(), aud="https://rhip.example.cn/auth/token")
-    assert under_fhir.post("/auth/token", data=form).status_code == 200
-    # Without one, the URL the request came in on.
+def test_assertions_are_for_configured_token_urls_never_the_host(
+    identity: IdentityService, key: ClientKey
+) -> None:
     local = _client(identity, None)
+    # The URL the request came in on (http://testserver) is no configured name of this server.
     form = key.form("his-1", identity.clock(), aud="http://testserver/auth/token")
-    assert local.post("/auth/token", data=form).status_code == 200
+    refused = local.post("/auth/token", data=form)
+    assert refused.status_code == 401 and "aud" in refused.json()["error_description"]
+    spoofed = local.post("/auth/token", data=form, headers={"host": "attacker.example"})
+    assert spoofed.status_code == 401
+    # The configured token URL and the ones under the configured audiences' roots are.
+    for aud in ("https://rhip.test/auth/token", "http://127.0.0.1:8080/auth/token"):
+        assert local.post("/auth/token", data=key.form("his-1", identity.clock(), aud=aud)).status_code == 200
+    # A public base URL given to the routes is for discovery only: it widens nothing.
+    other = _client(identity, "https://rhip.example.cn/fhir/")
+    form = key.form("his-1", identity.clock(), aud="https://rhip.example.cn/auth/token")
+    assert other.post("/auth/token", data=form).status_code == 401
 
 
 def test_errors_are_rfc6749_json(http: TestClient, identity: IdentityService, key: ClientKey) -> None:
@@ -153,7 +162,21 @@ def test_jwks_and_discovery(http: TestClient, identity: IdentityService) -> None
         assert document["token_endpoint"] == f"{PUBLIC}/auth/token"
         assert document["jwks_uri"] == f"{PUBLIC}/.well-known/jwks.json"
         assert document["token_endpoint_auth_methods_supported"] == ["private_key_jwt"]
-        assert "client-confidential-asymmetric" in document["capabilities"]
+        # Only what exists: no authorization endpoint, so no response types and no launch permissions.
+        assert document["capabilities"] == [
+            "client-confidential-asymmetric",
+            "permission-v2",
+            "permission-v1",
+        ]
+        assert "response_types_supported" not in document
+
+
+def test_discovery_never_echoes_an_unknown_host(identity: IdentityService) -> None:
+    local = _client(identity, None)
+    unknown = local.get("/.well-known/smart-configuration", headers={"host": "attacker.example"}).json()
+    assert unknown["token_endpoint"] == "https://rhip.test/auth/token"  # the issuer's
+    own = local.get("/.well-known/smart-configuration", headers={"host": "127.0.0.1:8080"}).json()
+    assert own["token_endpoint"] == "http://127.0.0.1:8080/auth/token"  # one of the configured names
 
 
 def test_storage_failures_are_temporarily_unavailable(http: TestClient, identity: IdentityService) -> None:

@@ -8,6 +8,12 @@ or in a process listing. Every ``RHIP_…`` setting can be given this way, neste
 A setting given both ways is an error unless both say the same (a wrong secret must not win silently).
 Errors name the variable and the file, never what the file holds; values are never logged.
 
+Settings whose values are file paths (``security.signing_key``, ``server.tls_key`` and the other key,
+certificate and CA files, ``security.keys_dir``) cannot be given this way: ``RHIP_SERVER__TLS_KEY_FILE``
+would make the key's PEM content the "path" (and echo it in every error about that path). Name the file
+itself instead: ``RHIP_SERVER__TLS_KEY=/run/secrets/tls.key``. A whole section given as a JSON file
+(``RHIP_SERVER_FILE``) may not hold them either.
+
 ``FileSecretsSource`` is a pydantic-settings source for ``Settings.settings_customise_sources``: the
 values go straight into the settings, never into ``os.environ`` (which every child process inherits).
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+import orjson
 from pydantic_settings.sources import EnvSettingsSource
 
 SUFFIX = "_FILE"
@@ -24,8 +31,56 @@ PREFIX = "RHIP_"
 MAX_BYTES = 1024 * 1024  # a secret, a key or a certificate; not /dev/zero
 
 
+# Settings holding file paths (nested names as in the environment, lower case, "__" between levels).
+PATH_SETTINGS = frozenset(
+    {
+        "security__signing_key",
+        "security__signing_cert",
+        "security__ca_bundle",
+        "security__keys_dir",
+        "server__tls_cert",
+        "server__tls_key",
+        "server__tls_client_ca",
+        "exchange__mllp__tls_cert",
+        "exchange__mllp__tls_key",
+        "exchange__mllp__tls_client_ca",
+    }
+)
+
+
 class SecretFileError(ValueError):
-    """A ``…_FILE`` variable names a file that cannot be read, or conflicts with its plain variable."""
+    """A ``…_FILE`` variable names a file that cannot be read, conflicts with its plain variable, or gives
+    a setting that is itself a file path."""
+
+
+def _refuse_path_setting(variable: str, setting: str) -> SecretFileError:
+    dotted = setting.replace("__", ".")
+    plain = variable[: -len(SUFFIX)]
+    return SecretFileError(
+        f"{variable}: {dotted} is itself a file path, so it cannot be read from a file; "
+        f"set {plain}=<path of the file> instead"
+    )
+
+
+def _check_section(variable: str, section: str, text: str) -> None:
+    """Refuse a section given as a JSON file (``RHIP_SERVER_FILE``) that sets a file-path setting."""
+    nested = [p for p in PATH_SETTINGS if p.startswith(section + "__")]
+    if not nested:
+        return
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return  # not JSON: the settings will refuse it, without quoting it
+    for path in nested:
+        node: object = value
+        for part in path[len(section) + 2 :].split("__"):
+            node = (
+                next((v for k, v in node.items() if str(k).lower() == part), None)
+                if isinstance(node, dict)
+                else None
+            )
+        if node is not None:
+            raise _refuse_path_setting(variable, path)
 
 
 def _read(variable: str, path: str) -> str:
@@ -58,7 +113,11 @@ def file_secrets(environ: Mapping[str, str] | None = None, *, prefix: str = PREF
         if not upper.startswith(prefix) or not upper.endswith(SUFFIX) or len(upper) <= len(prefix + SUFFIX):
             continue
         target = variable[: -len(SUFFIX)]
+        setting = upper[len(prefix) : -len(SUFFIX)].lower()
+        if setting in PATH_SETTINGS:
+            raise _refuse_path_setting(variable, setting)  # before reading: its content must go nowhere
         value = _read(variable, path)
+        _check_section(variable, setting, value)
         plain = folded.get(target.upper())
         if plain not in (None, "", value):
             raise SecretFileError(f"both {target} and {variable} are set; set only one of them")

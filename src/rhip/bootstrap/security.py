@@ -122,5 +122,5 @@ def build_security(
         if extensions is not None
         else Signatures(parser, verifier, signer)
     )
-    identity = IdentityService(db, identity_config(settings))
+    identity = IdentityService(db, identity_config(settings), audit=audit)
     return SecurityServices(sec.enabled, identity, audit, guard, OperationGate(audit), signatures)

@@ -41,18 +41,24 @@ out = Console()
 
 @contextmanager
 def _identity() -> Iterator[IdentityService]:
-    """The identity service on the configured database (its schema must be current)."""
+    """The identity service on the configured database (its schema must be current); every change and
+    every issued token is audited (``security-admin``, as ``cli:<operator>``), written before it returns."""
     from rhip.bootstrap.security import identity_config
     from rhip.cli.main import _database, _require_schema, _settings
+    from rhip.security.audit.trail import AuditConfig, AuditTrail
     from rhip.security.identity.service import IdentityService
 
     settings = _settings()
     _require_schema(settings)
     db = _database(settings)
+    trail = AuditTrail(db, AuditConfig(algorithm=settings.security.audit_hash))
     try:
-        yield IdentityService(db, identity_config(settings))
+        yield IdentityService(db, identity_config(settings), audit=trail)
     finally:
-        db.dispose()
+        try:
+            trail.close()  # writes the entries still buffered
+        finally:
+            db.dispose()
 
 
 def _run(action: Callable[[IdentityService], T]) -> T:

@@ -87,10 +87,12 @@ def demo_accounts() -> None:
     finally:
         platform.close()
     from rhip.cli.main import _database
+    from rhip.security.audit.trail import AuditConfig, AuditTrail
 
     db = _database(settings)
+    trail = AuditTrail(db, AuditConfig(algorithm=settings.security.audit_hash))
     try:
-        service = IdentityService(db, identity_config(settings))
+        service = IdentityService(db, identity_config(settings), audit=trail)
         wanted = [
             ("demo-admin", "admin", {}, "the whole platform"),
             (
@@ -115,7 +117,10 @@ def demo_accounts() -> None:
                     continue
             made.append(DemoAccount(username, role, password, scope))
     finally:
-        db.dispose()
+        try:
+            trail.close()  # the account changes are security events: in the audit log like any other
+        finally:
+            db.dispose()
     table = Table(title="demo accounts (演示账号) — sign in at /auth/token (grant_type=password)")
     for column in ("username", "role", "password", "bound to"):
         table.add_column(column)

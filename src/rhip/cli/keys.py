@@ -8,6 +8,7 @@ readable by their owner only (0600) and never printed.
 from __future__ import annotations
 
 import os
+import shlex
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -152,9 +153,12 @@ def client(
     out: _Out,
     algorithm: Annotated[TlsAlgorithm, typer.Option(help="key algorithm")] = TlsAlgorithm.ec,
     days: Annotated[int, typer.Option(min=1, help="validity in days")] = 825,
+    institution: Annotated[
+        str | None, typer.Option(help="institution code of the system, for the printed registration command")
+    ] = None,
     force: _Force = False,
 ) -> None:
-    """Create a TLS client certificate (client.key, client.pem); prints the fingerprint to register."""
+    """Create a TLS client certificate (client.key, client.pem); prints how to register it."""
     from rhip.security.signatures.issue import issue, tls_profile
     from rhip.security.signatures.keys import generate_key, public_of
 
@@ -163,7 +167,19 @@ def client(
     cert = issue(public_of(key), tls_profile(name, server=False, days=days), ca_key, ca_cert)
     key_path, cert_path = _save(out, "client", key, [cert], force)
     _describe("TLS client", cert, key_path, cert_path)
-    typer.echo(f"register it with: rhip clients add {name} --cert {cert_path}   (sha256 {cert.fingerprint})")
+    typer.echo("register it with:")
+    typer.echo(f"  {register_command(name, cert_path, institution)}")
+    if institution is None:
+        typer.echo("  (an institution's system: add --institution <its institution code>)")
+
+
+def register_command(client_id: str, cert_path: Path, institution: str | None = None) -> str:
+    """The ``rhip clients add`` command that registers a TLS client certificate (quoted for a shell)."""
+    words = ["rhip", "clients", "add", "--client-id", client_id, "--role", "system"]
+    if institution:
+        words += ["--institution", institution]
+    words += ["--scopes", "system/*.cruds", "--cert", str(cert_path)]
+    return shlex.join(words)
 
 
 @keys_app.command()

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from rhip.security.audit.balp import redact_query, safe_text
+from rhip.security.audit.redaction import redact_query, safe_text
 from rhip.security.principal import Principal
 
 log = logging.getLogger("rhip.security.alerts")

@@ -33,7 +33,7 @@ from rhip import __version__
 from rhip.bootstrap.container import Platform, build_platform, settle_heap
 from rhip.bootstrap.logging import configure_logging
 from rhip.bootstrap.settings import Settings
-from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError, Unauthenticated
+from rhip.core.errors import InvalidRequest, Issue, PayloadTooLarge, RhipError
 from rhip.exchange.hl7v3.registry import GROUPS as V3_GROUPS
 from rhip.exchange.hl7v3.service import V3Service
 from rhip.fhir.definitions import structure
@@ -43,7 +43,6 @@ from rhip.fhir.rest.outcome import dumps, outcome
 from rhip.fhir.rest.service import error_response
 from rhip.security.context import acting_as
 from rhip.security.identity.service import IdentityService
-from rhip.security.principal import Principal, Role
 from rhip.web.auth import auth_routes
 from rhip.web.authn import RequestAuthenticator, glass_reason, rate_key
 from rhip.web.hardening import hardening_middleware
@@ -242,11 +241,8 @@ def create_app(
             def work() -> FhirResponse:
                 if public:
                     return service.handle(req)  # the CapabilityStatement names no resident
-                try:
-                    principal = auth.principal(credentials)
-                except Unauthenticated as refused:
-                    _audit_refused_credentials(current(), credentials.address, req, refused)
-                    raise
+                # Refused credentials are audited by the identity service (as an anonymous caller).
+                principal = auth.principal(credentials)
                 with acting_as(principal, break_glass_reason=glass):
                     response = service.handle(req)
                 platform = current()
@@ -318,7 +314,8 @@ def create_app(
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
     return Starlette(
         routes=[
-            *auth_routes(identity, limiter=limiter, public_base_url=public_root),
+            # Their own small thread pool: slow password hashing never holds up the FHIR API.
+            *auth_routes(identity, public_base_url=public_root),
             *hl7v3_routes(
                 hl7v3, max_body_bytes=limit, limiter=limiter, public_base_url=public_root, auth=auth
             ),
@@ -335,26 +332,6 @@ def create_app(
             inner=[Middleware(ObserveMiddleware, metrics=metrics)],
         ),
         lifespan=lifespan,
-    )
-
-
-def _audit_refused_credentials(
-    platform: Platform, address: str | None, req: FhirRequest, refused: Unauthenticated
-) -> None:
-    """A request without valid credentials (none, forged, expired, revoked, for another server) is an
-    access attempt too: audited as an anonymous caller with its address and the reason."""
-    if platform.security is None or not platform.security.enabled:
-        return
-    caller = Principal("anonymous", Role.RESIDENT, frozenset(), address=address)
-    platform.security.audit.accessed(
-        caller,
-        action="E",
-        subtype="login",
-        resources=[],
-        patients=[],
-        outcome="4",
-        query=f"{req.method} /{req.path.split('?', 1)[0][:200]}",
-        detail={"reason": refused.message[:200]},
     )
 
 

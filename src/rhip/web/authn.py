@@ -30,6 +30,12 @@ class TokenAuthority(Protocol):
     def principal_for_certificate(self, sha256_fingerprint_hex: str) -> Principal | None:
         """The registered client a TLS client certificate belongs to, if any."""
 
+    def peek(self, bearer_token: str) -> Principal | None:
+        """The principal of a token verified before, from memory only (no I/O), else None."""
+
+    def refuse_anonymous(self, address: str | None, reason: str) -> None:
+        """Audit a request refused for want of credentials."""
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -69,6 +75,8 @@ class RequestAuthenticator:
             if by_certificate is not None:
                 return replace(by_certificate, address=address)
         if token is None:
+            if self.authority is not None:
+                self.authority().refuse_anonymous(address, "no bearer token")
             raise Unauthenticated(
                 "This request needs a bearer token (Authorization: Bearer …); see /.well-known/smart-configuration"
             )
@@ -90,8 +98,14 @@ def glass_reason(request: Request) -> str | None:
 
 
 def rate_key(authenticator: RequestAuthenticator) -> Callable[[Mapping[str, Any]], str | None]:
-    """The rate-limit key of a request: the verified subject of its token (None, so its address is used,
-    when it carries none or one that does not verify: a forged token must not drain another's bucket)."""
+    """The rate-limit key of a request: the subject of its token when that token was verified before
+    (None, so its address is used, when it carries none, or one never verified: a forged token must not
+    drain another's bucket, nor random tokens get fresh ones).
+
+    It runs on the event loop for every request, so it only looks into the verified-token cache
+    (``peek``): no database, no signature check, no JWKS fetch. A token's first request counts against
+    its address; later ones against its subject.
+    """
 
     def key(scope: Mapping[str, Any]) -> str | None:
         if not authenticator.enabled or authenticator.authority is None:
@@ -102,9 +116,10 @@ def rate_key(authenticator: RequestAuthenticator) -> Callable[[Mapping[str, Any]
                 if scheme.lower() != "bearer" or not token.strip():
                     return None
                 try:
-                    return authenticator.authority().authenticate(token.strip()).subject
-                except Exception:  # any failure: key by address
+                    known = authenticator.authority().peek(token.strip())
+                except Exception:  # any failure (the platform not built yet): key by address
                     return None
+                return known.subject if known is not None else None
         return None
 
     return key

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -18,7 +19,8 @@ from rhip.core.errors import StorageUnavailable
 from rhip.db.engine import Database
 from rhip.fhir.repository import FhirRepository
 from rhip.security.audit import repository
-from rhip.security.audit.trail import AuditConfig, AuditTrail
+from rhip.security.audit.balp import unpack_event
+from rhip.security.audit.trail import AuditConfig, AuditTrail, entry_id
 
 from .support import clinician, system
 
@@ -84,7 +86,7 @@ def test_a_change_is_recorded_in_its_transaction(make: Callable[..., AuditTrail]
         "sha256",
     )
     assert entry["patients"] == ["p1"] and entry["entities"] == ["Observation/o1/_history/1"]
-    assert orjson.loads(entry["event"])["id"] == entry["id"]
+    assert orjson.loads(unpack_event(entry["event"]))["id"] == entry["id"]
     assert trail.pending == 0 and logged(db) == 0
 
 
@@ -230,4 +232,14 @@ def test_entries_carry_the_clock_time(db: Database) -> None:
         trail.close()
     with db.read() as conn:
         event = conn.execute(text("SELECT event FROM audit_log")).scalar_one()
-    assert orjson.loads(event)["recorded"] == "2026-01-02T03:04:05.000Z"
+    assert orjson.loads(unpack_event(event))["recorded"] == "2026-01-02T03:04:05.000Z"
+
+
+def test_entry_ids_are_uuid7_in_time_order() -> None:
+    ids = [entry_id(1_760_000_000_000_000 + n * 1000) for n in range(50)]
+    assert ids == sorted(ids) and len(set(ids)) == 50  # appended at the end of the id index
+    parsed = uuid.UUID(ids[0])
+    assert str(parsed) == ids[0] and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    assert int(ids[0].replace("-", "")[:12], 16) == 1_760_000_000_000
+    same_ms = {entry_id(1_760_000_000_000_000) for _ in range(1000)}
+    assert len(same_ms) == 1000

@@ -81,7 +81,7 @@ def test_users(settings: Settings, tmp_path: Path) -> None:
         secret = uri.split("secret=")[1].split("&")[0]
         from rhip.security.identity import totp
 
-        answer = identity.token({**form, "totp": totp.code_at(secret, identity.clock())}, token_url="x")
+        answer = identity.token({**form, "totp": totp.code_at(secret, identity.clock())})
         assert identity.authenticate(answer["access_token"]).patients == ("p1", "p2")
     finally:
         db.dispose()
@@ -147,3 +147,59 @@ def test_client_with_a_certificate(settings: Settings, tmp_path: Path) -> None:
         assert principal is not None and principal.client_id == "mllp-1"
     finally:
         db.dispose()
+
+
+def test_the_keys_client_hint_registers_the_certificate(settings: Settings, tmp_path: Path) -> None:
+    import shlex
+
+    from rhip.cli.keys import keys_app
+
+    runner = CliRunner()
+    assert runner.invoke(keys_app, ["ca", "--out", str(tmp_path / "ca")]).exit_code == 0
+    made = runner.invoke(
+        keys_app,
+        ["client", "--ca", str(tmp_path / "ca"), "--name", "lab-002", "--institution", "H002",
+         "--out", str(tmp_path / "my certs")],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    lines = made.output.splitlines()
+    command = shlex.split(lines[lines.index("register it with:") + 1])
+    assert command[:3] == ["rhip", "clients", "add"]
+    # The printed command works as printed (a folder with a space in its name included).
+    code, _, err = run(*command[1:])
+    assert code == 0, err
+    row = orjson.loads(run("clients", "list", "--json")[1].strip())
+    assert (row["client_id"], row["institution"], row["role"]) == ("lab-002", "H002", "system")
+    assert row["cert_sha256"] and row["cert_sha256"] in made.output.replace(":", "").lower()
+    bare = runner.invoke(
+        keys_app, ["client", "--ca", str(tmp_path / "ca"), "--name", "lab-003", "--out", str(tmp_path / "c3")]
+    )
+    assert "add --institution" in bare.output and "--client-id lab-003" in bare.output
+
+
+def test_the_commands_are_audited(settings: Settings, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    assert (
+        run("users", "add", "--username", "ops-1", "--role", "admin", "--password-stdin", stdin=PASSWORD)[0]
+        == 0
+    )
+    assert run("users", "disable", "ops-1")[0] == 0
+    assert run("users", "disable", "nobody")[0] == 1
+    assert run("tokens", "issue", "--username", "ops-1")[0] == 1  # disabled
+    db = open_database(settings.database_url)
+    try:
+        with db.read() as conn:
+            rows = conn.execute(
+                text("SELECT subtype, outcome, subject, event FROM audit_log ORDER BY seq")
+            ).all()
+    finally:
+        db.dispose()
+    assert [(r.subtype, r.outcome) for r in rows] == [
+        ("security-admin", "0"),
+        ("security-admin", "0"),
+        ("security-admin", "4"),
+        ("security-admin", "4"),
+    ]
+    assert all(r.subject.startswith("platform:") for r in rows)
+    assert all(PASSWORD.encode() not in r.event for r in rows)

@@ -36,7 +36,7 @@ def _refused(
     identity: IdentityService, form: dict[str, str], error: str, match: str | None = None
 ) -> OAuthError:
     with pytest.raises(OAuthError, match=match) as caught:
-        identity.token(form, token_url=TOKEN_URL)
+        identity.token(form)
     assert caught.value.error == error
     assert caught.value.status == (401 if error == "invalid_client" else 400)
     return caught.value
@@ -46,7 +46,7 @@ def _refused(
 def test_each_algorithm_gets_a_token(identity: IdentityService, clock: Clock, alg: str) -> None:
     key = ClientKey(alg, kid=f"k-{alg}")
     identity.accounts.add_client("lis-1", scopes="system/*.rs", jwks=orjson.dumps(key.jwks()).decode())
-    answer = identity.token(key.form("lis-1", clock()), token_url=TOKEN_URL)
+    answer = identity.token(key.form("lis-1", clock()))
     assert answer["token_type"] == "Bearer" and answer["expires_in"] == 900
     assert "refresh_token" not in answer
     principal = identity.authenticate(answer["access_token"])
@@ -54,7 +54,7 @@ def test_each_algorithm_gets_a_token(identity: IdentityService, clock: Clock, al
 
 
 def test_token_carries_the_clients_institution(his: IdentityService, key: ClientKey, clock: Clock) -> None:
-    answer = his.token(key.form("his-h001", clock(), scope="system/Patient.rs"), token_url=TOKEN_URL)
+    answer = his.token(key.form("his-h001", clock(), scope="system/Patient.rs"))
     assert answer["scope"] == "system/Patient.rs"
     principal = his.authenticate(answer["access_token"])
     assert principal.role is Role.SYSTEM
@@ -66,7 +66,7 @@ def test_scope_escalation_is_cut_to_the_client_and_role(
     his: IdentityService, key: ClientKey, clock: Clock
 ) -> None:
     asked = "system/*.cruds user/*.cruds patient/*.rs"
-    answer = his.token(key.form("his-h001", clock(), scope=asked), token_url=TOKEN_URL)
+    answer = his.token(key.form("his-h001", clock(), scope=asked))
     assert answer["scope"] == "system/Observation.rs system/Patient.cruds"
     _refused(his, key.form("his-h001", clock(), scope="system/Condition.rs"), "invalid_scope")
     _refused(his, key.form("his-h001", clock(), scope="user/Patient.rs"), "invalid_scope")
@@ -76,13 +76,13 @@ def test_scope_escalation_is_cut_to_the_client_and_role(
 def test_scope_omitted_means_what_the_client_is_registered_for(
     his: IdentityService, key: ClientKey, clock: Clock
 ) -> None:
-    answer = his.token(key.form("his-h001", clock(), scope=None), token_url=TOKEN_URL)
+    answer = his.token(key.form("his-h001", clock(), scope=None))
     assert answer["scope"] == "system/Observation.rs system/Patient.cruds"
 
 
 def test_replayed_assertion_is_refused(his: IdentityService, key: ClientKey, clock: Clock) -> None:
     form = key.form("his-h001", clock())
-    his.token(form, token_url=TOKEN_URL)
+    his.token(form)
     _refused(his, form, "invalid_client", "used before")
     # Another client may use the same jti: jtis are single-use per client.
     other = ClientKey("ES256", kid="o")
@@ -90,7 +90,7 @@ def test_replayed_assertion_is_refused(his: IdentityService, key: ClientKey, clo
     jti = orjson.loads(__import__("base64").urlsafe_b64decode(form["client_assertion"].split(".")[1] + "=="))[
         "jti"
     ]
-    his.token(other.form("other", clock(), jti=jti), token_url=TOKEN_URL)
+    his.token(other.form("other", clock(), jti=jti))
 
 
 def test_assertion_claims(his: IdentityService, key: ClientKey, clock: Clock) -> None:
@@ -109,11 +109,15 @@ def test_assertion_claims(his: IdentityService, key: ClientKey, clock: Clock) ->
     _refused(his, key.form("his-h001", now, jti="x" * 200), "invalid_client", "jti")
 
 
-def test_assertion_for_the_url_the_request_came_in_on(
-    his: IdentityService, key: ClientKey, clock: Clock
-) -> None:
-    form = key.form("his-h001", clock(), aud="http://10.1.1.1:8080/auth/token")
-    assert his.token(form, token_url="http://10.1.1.1:8080/auth/token")["access_token"]
+def test_assertions_name_a_configured_token_url(his: IdentityService, key: ClientKey, clock: Clock) -> None:
+    # The configured token URL and one under each audience's root (the server's own names) ...
+    assert his.token_urls == {TOKEN_URL, "http://127.0.0.1:8080/auth/token"}
+    form = key.form("his-h001", clock(), aud="http://127.0.0.1:8080/auth/token")
+    assert his.token(form)["access_token"]
+    # ... and nothing a request could bring (an assertion made for another server is no good here).
+    _refused(
+        his, key.form("his-h001", clock(), aud="http://10.1.1.1:8080/auth/token"), "invalid_client", "aud"
+    )
 
 
 def test_signed_by_an_unregistered_key(his: IdentityService, clock: Clock) -> None:
@@ -138,11 +142,11 @@ def test_unknown_and_disabled_clients(his: IdentityService, key: ClientKey, cloc
     his.accounts.set_client_disabled("his-h001", True)
     _refused(his, key.form("his-h001", clock()), "invalid_client", "unknown or disabled")
     his.accounts.set_client_disabled("his-h001", False)
-    assert his.token(key.form("his-h001", clock()), token_url=TOKEN_URL)["access_token"]
+    assert his.token(key.form("his-h001", clock()))["access_token"]
 
 
 def test_disabled_client_tokens_stop_working(his: IdentityService, key: ClientKey, clock: Clock) -> None:
-    token = his.token(key.form("his-h001", clock()), token_url=TOKEN_URL)["access_token"]
+    token = his.token(key.form("his-h001", clock()))["access_token"]
     his.authenticate(token)
     his.accounts.set_client_disabled("his-h001", True)
     from rhip.core.errors import Unauthenticated
@@ -168,11 +172,11 @@ def test_jwks_url_as_a_file_follows_the_clients_key_rotation(
     jwks_file = tmp_path / "client-jwks.json"
     jwks_file.write_bytes(orjson.dumps(first.jwks()))
     identity.accounts.add_client("cdc-1", scopes="system/*.rs", jwks_url=str(jwks_file))
-    assert identity.token(first.form("cdc-1", clock()), token_url=TOKEN_URL)["access_token"]
+    assert identity.token(first.form("cdc-1", clock()))["access_token"]
     second = ClientKey("ES384", kid="2026-02")
     jwks_file.write_bytes(orjson.dumps({"keys": [first.public_jwk, second.public_jwk]}))
     identity.grants.assertions._sources["cdc-1"][1].refetch_interval = 0.0  # no waiting in the test
-    assert identity.token(second.form("cdc-1", clock()), token_url=TOKEN_URL)["access_token"]
+    assert identity.token(second.form("cdc-1", clock()))["access_token"]
 
 
 def test_registration_checks(identity: IdentityService, key: ClientKey, tmp_path: Path) -> None:

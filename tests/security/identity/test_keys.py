@@ -13,12 +13,12 @@ from rhip.core.errors import Unauthenticated
 from rhip.db.engine import Database
 from rhip.security.identity.service import IdentityService
 
-from .support import PASSWORD, TOKEN_URL, Clock
+from .support import PASSWORD, Clock
 
 
 def _sign_in(identity: IdentityService) -> str:
     form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
-    return str(identity.token(form, token_url=TOKEN_URL)["access_token"])
+    return str(identity.token(form)["access_token"])
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_a_process_that_never_signed_follows_a_fresh_rotation(
     assert slow.keys.jwks()["keys"][0]["kid"] == old_kid  # its cache says the old key signs, for an hour
     new_kid = alice.rotate_key()  # and the old key's file is deleted
     form = {"grant_type": "password", "username": "alice", "password": PASSWORD}
-    token = slow.token(form, token_url=TOKEN_URL)["access_token"]
+    token = slow.token(form)["access_token"]
     import jwt
 
     assert jwt.get_unverified_header(token)["kid"] == new_kid != old_kid

@@ -10,20 +10,18 @@ from rhip.security.identity.errors import OAuthError
 from rhip.security.identity.service import IdentityService
 from rhip.security.scopes import parse_scopes
 
-from .support import PASSWORD, TOKEN_URL, Clock
+from .support import PASSWORD, Clock
 
 
 @pytest.fixture
 def session(identity: IdentityService) -> dict[str, str]:
     identity.accounts.add_user("nurse", PASSWORD, "clinician", institution="H002")
     form = {"grant_type": "password", "username": "nurse", "password": PASSWORD}
-    return identity.token(form, token_url=TOKEN_URL)
+    return identity.token(form)
 
 
 def _refresh(identity: IdentityService, token: str, **extra: str) -> dict[str, str]:
-    return identity.token(
-        {"grant_type": "refresh_token", "refresh_token": token, **extra}, token_url=TOKEN_URL
-    )
+    return identity.token({"grant_type": "refresh_token", "refresh_token": token, **extra})
 
 
 def _refused(identity: IdentityService, token: str, error: str = "invalid_grant", **extra: str) -> OAuthError:
@@ -57,7 +55,7 @@ def test_reuse_of_a_rotated_token_revokes_the_whole_session(
             identity.authenticate(access)
     # A new sign-in opens a new session.
     form = {"grant_type": "password", "username": "nurse", "password": PASSWORD}
-    fresh = identity.token(form, token_url=TOKEN_URL)
+    fresh = identity.token(form)
     assert identity.authenticate(fresh["access_token"]).subject == "user:nurse"
 
 
@@ -105,7 +103,7 @@ def test_unknown_and_malformed_refresh_tokens(identity: IdentityService, session
     _refused(identity, "rt.not-a-token")
     _refused(identity, session["access_token"])
     with pytest.raises(OAuthError) as caught:
-        identity.token({"grant_type": "refresh_token"}, token_url=TOKEN_URL)
+        identity.token({"grant_type": "refresh_token"})
     assert caught.value.error == "invalid_request"
 
 
@@ -114,7 +112,7 @@ def test_refresh_bound_to_its_client(identity: IdentityService) -> None:
     identity.accounts.add_client("other-portal", scopes="patient/*.rs")
     identity.accounts.add_user("res", PASSWORD, "resident", patients=["p9"])
     form = {"grant_type": "password", "username": "res", "password": PASSWORD, "client_id": "portal"}
-    answer = identity.token(form, token_url=TOKEN_URL)
+    answer = identity.token(form)
     assert (
         "another client" in _refused(identity, answer["refresh_token"], client_id="other-portal").description
     )

@@ -14,7 +14,7 @@ from rhip.security.identity import repository as sql
 from rhip.security.identity.service import IdentityService
 
 from .conftest import open_database
-from .support import PASSWORD, TOKEN_URL, Clock, identity_config
+from .support import PASSWORD, Clock, identity_config
 
 
 @pytest.fixture
@@ -145,13 +145,9 @@ def test_the_service_on_each_backend(any_db: Database, tmp_path: Path) -> None:
     clock = Clock()
     identity = IdentityService(any_db, identity_config(tmp_path / "keys"), clock=clock)
     identity.accounts.add_user("u", PASSWORD, "resident", patients=["p1", "p2"])
-    answer = identity.token(
-        {"grant_type": "password", "username": "u", "password": PASSWORD}, token_url=TOKEN_URL
-    )
+    answer = identity.token({"grant_type": "password", "username": "u", "password": PASSWORD})
     assert identity.authenticate(answer["access_token"]).patients == ("p1", "p2")
-    second = identity.token(
-        {"grant_type": "refresh_token", "refresh_token": answer["refresh_token"]}, token_url=TOKEN_URL
-    )
+    second = identity.token({"grant_type": "refresh_token", "refresh_token": answer["refresh_token"]})
     identity.rotate_key()
     assert identity.authenticate(second["access_token"]).subject == "user:u"
     assert len(identity.jwks()["keys"]) == 2

@@ -18,7 +18,7 @@ from rhip.security.identity.service import IdentityService
 from rhip.security.principal import Role
 from rhip.security.scopes import parse_scopes
 
-from .support import PASSWORD, TOKEN_URL, Clock
+from .support import PASSWORD, Clock
 
 
 def _certificate() -> bytes:
@@ -128,13 +128,10 @@ def test_key_files_and_logs_hold_no_secrets(
 ) -> None:
     caplog.set_level("DEBUG", logger="rhip")
     identity.accounts.add_user("secret-name", PASSWORD, "clinician")
-    answer = identity.token(
-        {"grant_type": "password", "username": "secret-name", "password": PASSWORD}, token_url=TOKEN_URL
-    )
+    answer = identity.token({"grant_type": "password", "username": "secret-name", "password": PASSWORD})
     with pytest.raises(OAuthError):
         identity.token(
             {"grant_type": "password", "username": "secret-name", "password": "wrong one!"},
-            token_url=TOKEN_URL,
         )
     identity.revoke({"token": answer["refresh_token"]})
     logged = caplog.text

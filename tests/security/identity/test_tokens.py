@@ -16,7 +16,7 @@ from rhip.security.identity.service import IdentityService
 from rhip.security.principal import Role
 from rhip.security.scopes import parse_scopes
 
-from .support import FHIR_BASE, ISSUER, PASSWORD, TOKEN_URL, Clock
+from .support import FHIR_BASE, ISSUER, PASSWORD, Clock
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def token(identity: IdentityService) -> str:
         "mother", PASSWORD, "resident", patients=["p-mother", "p-child"], district="510104"
     )
     form = {"grant_type": "password", "username": "mother", "password": PASSWORD}
-    return str(identity.token(form, token_url=TOKEN_URL)["access_token"])
+    return str(identity.token(form)["access_token"])
 
 
 def _claims(token: str) -> dict[str, object]:

@@ -74,7 +74,7 @@ def test_client_fingerprint_is_printed(tmp_path: Path, pki: Path) -> None:
     output = run("client", "--ca", pki / "ca", "--name", "lab-002", "--out", tmp_path / "c")
     der = read_certificates(tmp_path / "c" / "client.pem")[0].der
     assert hashlib.sha256(der).hexdigest() in output
-    assert "rhip clients add lab-002 --cert" in output
+    assert "rhip clients add --client-id lab-002 --role system --scopes 'system/*.cruds' --cert" in output
     assert "PRIVATE" not in output
 
 

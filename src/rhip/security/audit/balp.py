@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from rhip.core.clock import fhir_instant
 from rhip.fhir.search.values import us_to_datetime
-from rhip.security.masking import redact
+from rhip.security.audit.redaction import redact_query, safe_text
 from rhip.security.principal import Principal, Role
 
 ResourceRef = tuple[str, str, int | None]  # (type, id, version)
@@ -72,15 +73,6 @@ _DOOR_TYPES = {
     "R": ("110106", "Export"),
     "E": ("110112", "Query"),
 }
-# Search parameters whose values are names, identifiers or contact details: recorded without the value.
-_PERSONAL_PARAMS = frozenset(
-    {
-        "name", "family", "given", "phonetic", "identifier", "telecom", "phone", "email", "address",
-        "address-city", "address-country", "address-postalcode", "address-state", "address-use",
-        "_content", "_text", "text", "mothersMaidenName", "mothers-maiden-name",
-    }
-)  # fmt: skip
-_TEXT_LIMIT = 500
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
@@ -92,24 +84,6 @@ def _coding(system: str, code: str, display: str | None = None) -> dict[str, str
 
 def _concept(system: str, code: str, display: str | None = None) -> dict[str, Any]:
     return {"coding": [_coding(system, code, display)]}
-
-
-def safe_text(text: str) -> str:
-    """Free text fit for the log: ID and phone numbers masked, secrets removed, length capped."""
-    return redact(text)[:_TEXT_LIMIT]
-
-
-def redact_query(query: str) -> str:
-    """A query string without the values of parameters that carry names, identifiers or contacts."""
-    head, mark, params = query.rpartition("?")
-    if not mark:
-        head, params = "", query
-    parts = []
-    for pair in params.split("&"):
-        name, eq, value = pair.partition("=")
-        code = name.split(".")[-1].split(":")[0]
-        parts.append(f"{name}=***" if eq and code in _PERSONAL_PARAMS and value else pair)
-    return safe_text(f"{head}{mark}{'&'.join(parts)}")
 
 
 def entity_ref(ref: ResourceRef) -> str:
@@ -142,14 +116,14 @@ def _network(address: str) -> dict[str, str]:
     return {"address": address, "type": kind}
 
 
-def _agents(principal: Principal, action: str, purpose: str, observer: str) -> list[dict[str, Any]]:
-    kind = principal.subject.partition(":")[0]
-    if principal.role is Role.RESIDENT:
+def _agents(facts: _Facts, purpose: str) -> list[dict[str, Any]]:
+    kind = facts.subject.partition(":")[0]
+    if facts.role == Role.RESIDENT.value:
         participation = _concept(ROLE_CLASS, "PAT", "patient")
     elif kind == "user":
         participation = (
             _concept(PARTICIPATION, "IRCP", "information recipient")
-            if action in ("R", "E")
+            if facts.action in ("R", "E")
             else _concept(ROLE_CLASS, "AGNT", "agent")
         )
     elif kind == "client":
@@ -158,52 +132,47 @@ def _agents(principal: Principal, action: str, purpose: str, observer: str) -> l
         participation = _concept(DCM, "110150", "Application")
     requestor: dict[str, Any] = {
         "type": participation,
-        "role": [_concept(ROLE_SYSTEM, principal.role.value)],
-        "who": {"identifier": {"system": SUBJECT_SYSTEM, "value": principal.subject}},
+        "role": [_concept(ROLE_SYSTEM, facts.role)],
+        "who": {"identifier": {"system": SUBJECT_SYSTEM, "value": facts.subject}},
         "requestor": True,
         "purposeOfUse": [_concept(PURPOSE, purpose)],
     }
-    if principal.token_id:
-        requestor["policy"] = [principal.token_id]
+    if facts.token:
+        requestor["policy"] = [facts.token]
     agents = [requestor]
-    client = principal.client_id if kind == "user" else None
+    client = facts.client if kind == "user" else None
     if client:
         source: dict[str, Any] = {
             "type": _concept(DCM, "110153", "Source Role ID"),
             "who": {"identifier": {"system": CLIENT_SYSTEM, "value": client}},
             "requestor": False,
         }
-        if principal.address:
-            source["network"] = _network(principal.address)
+        if facts.address:
+            source["network"] = _network(facts.address)
         agents.append(source)
-    elif principal.address:
-        requestor["network"] = _network(principal.address)
-    if principal.institution:
+    elif facts.address:
+        requestor["network"] = _network(facts.address)
+    if facts.institution:
         agents.append(
             {
                 "type": _concept(ROLE_CLASS, "PROV", "healthcare provider"),
-                "who": {"identifier": {"system": INSTITUTION_SYSTEM, "value": principal.institution}},
+                "who": {"identifier": {"system": INSTITUTION_SYSTEM, "value": facts.institution}},
                 "requestor": False,
             }
         )
     agents.append(
         {
             "type": _concept(DCM, "110152", "Destination Role ID"),
-            "who": {"display": observer},
+            "who": {"display": facts.observer},
             "requestor": False,
         }
     )
     return agents
 
 
-def _entities(
-    patients: Sequence[str],
-    resources: Sequence[ResourceRef],
-    query: str | None,
-    detail: Mapping[str, str],
-) -> list[dict[str, Any]]:
-    glass = detail.get(GLASS_DETAIL)
-    glass_detail = [{"type": "break-glass-reason", "valueString": safe_text(glass)}] if glass else []
+def _entities(facts: _Facts) -> list[dict[str, Any]]:
+    glass, query, patients = facts.glass, facts.query, facts.patients
+    glass_detail = [{"type": "break-glass-reason", "valueString": glass}] if glass is not None else []
     entities: list[dict[str, Any]] = []
     for patient in patients:
         entity: dict[str, Any] = {
@@ -214,25 +183,22 @@ def _entities(
         if glass_detail:
             entity["detail"] = list(glass_detail)
         entities.append(entity)
-    for ref in resources:
+    for ref in facts.resources:
         entities.append(
             {
-                "what": {"reference": entity_ref(ref)},
+                "what": {"reference": entity_ref((ref[0], ref[1], ref[2]))},
                 "type": _coding(ENTITY_TYPE, "2", "System Object"),
                 "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
             }
         )
-    extra = [
-        {"type": key, "valueString": safe_text(value)} for key, value in detail.items() if key != GLASS_DETAIL
-    ]
-    if glass and not patients:
+    extra = [{"type": key, "valueString": value} for key, value in facts.detail]
+    if glass is not None and not patients:
         extra = [*glass_detail, *extra]
     if query is not None:
-        encoded = base64.b64encode(redact_query(query).encode()).decode()
         entity = {
             "type": _coding(ENTITY_TYPE, "2", "System Object"),
             "role": _coding(OBJECT_ROLE, "24", "Query"),
-            "query": encoded,
+            "query": base64.b64encode(query.encode()).decode(),
         }
         entities.append(entity)
     if extra:
@@ -242,6 +208,113 @@ def _entities(
         else:
             entities.append({"detail": extra})
     return entities
+
+
+class _Facts(NamedTuple):
+    """What one AuditEvent says, free text already made safe: the stored form of the event.
+
+    The log keeps these (a few hundred bytes) rather than the BALP JSON (2–3 kB), which is built from
+    them when read: every read and search writes an entry, few entries are ever read back.
+    """
+
+    id: str
+    recorded_us: int
+    action: str
+    subtype: str
+    outcome: str
+    observer: str
+    subject: str
+    role: str
+    token: str | None
+    client: str | None
+    address: str | None
+    institution: str | None
+    purpose: str
+    patients: list[str]
+    resources: list[list[Any]]  # [type, id, version]
+    query: str | None  # redacted
+    glass: str | None  # the break-the-glass reason, masked
+    reason: str | None  # a refusal's reason (outcomeDesc), masked
+    detail: list[list[str]]  # [key, masked value] except the break-the-glass reason
+
+
+_STORED = b"\x01"  # first byte of the stored facts (JSON starts with "{", a zlib stream with "x")
+
+
+def _facts(
+    principal: Principal,
+    id: str,
+    recorded_us: int,
+    action: str,
+    subtype: str,
+    resources: Sequence[ResourceRef],
+    patients: Sequence[str],
+    outcome: str,
+    query: str | None,
+    detail: Mapping[str, str] | None,
+    observer: str,
+) -> _Facts:
+    detail = detail or {}
+    glass, reason = detail.get(GLASS_DETAIL), detail.get("reason")
+    return _Facts(
+        id,
+        recorded_us,
+        action,
+        subtype,
+        outcome,
+        observer,
+        principal.subject,
+        principal.role.value,
+        principal.token_id,
+        principal.client_id,
+        principal.address,
+        principal.institution,
+        "ETREAT" if glass else principal.purpose_of_use,
+        list(patients),
+        [list(r) for r in resources],
+        None if query is None else redact_query(query),
+        safe_text(glass) if glass else None,
+        safe_text(reason) if outcome != "0" and reason else None,
+        [[key, safe_text(value)] for key, value in detail.items() if key != GLASS_DETAIL],
+    )
+
+
+def _render(facts: _Facts) -> dict[str, Any]:
+    recorded = fhir_instant(us_to_datetime(facts.recorded_us))
+    kind, subtypes = event_type(facts.subtype, facts.action)
+    meta: dict[str, Any] = {"versionId": "1", "lastUpdated": recorded}
+    profiles = _PROFILES.get(facts.subtype)
+    if profiles is not None and facts.outcome == "0":
+        meta["profile"] = [BALP + profiles[0 if facts.patients else 1]]
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": facts.id,
+        "meta": meta,
+        "type": kind,
+        "subtype": subtypes,
+        "action": facts.action,
+        "recorded": recorded,
+        "outcome": facts.outcome,
+    }
+    if facts.reason is not None:
+        event["outcomeDesc"] = facts.reason
+    event["purposeOfEvent"] = [_concept(PURPOSE, facts.purpose)]
+    event["agent"] = _agents(facts, facts.purpose)
+    event["source"] = {
+        "observer": {"display": facts.observer},
+        "type": [_coding(SOURCE_TYPE, "4", "Application Server")],
+    }
+    entities = _entities(facts)
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def unpack_event(stored: bytes) -> bytes:
+    """The AuditEvent JSON of a stored event (stored facts, or JSON as entries once held, plain or deflated)."""
+    if stored[:1] == _STORED:
+        return orjson.dumps(_render(_Facts(*orjson.loads(stored[1:]))))
+    return stored if stored[:1] == b"{" else zlib.decompress(stored)
 
 
 def audit_event(
@@ -259,36 +332,10 @@ def audit_event(
     observer: str = "rhip",
 ) -> dict[str, Any]:
     """The BALP AuditEvent (R4) of one access or change, as a dict."""
-    detail = detail or {}
-    purpose = "ETREAT" if detail.get(GLASS_DETAIL) else principal.purpose_of_use
-    recorded = fhir_instant(us_to_datetime(recorded_us))
-    kind, subtypes = event_type(subtype, action)
-    meta: dict[str, Any] = {"versionId": "1", "lastUpdated": recorded}
-    profiles = _PROFILES.get(subtype)
-    if profiles is not None and outcome == "0":
-        meta["profile"] = [BALP + profiles[0 if patients else 1]]
-    event: dict[str, Any] = {
-        "resourceType": "AuditEvent",
-        "id": id,
-        "meta": meta,
-        "type": kind,
-        "subtype": subtypes,
-        "action": action,
-        "recorded": recorded,
-        "outcome": outcome,
-    }
-    if outcome != "0" and detail.get("reason"):
-        event["outcomeDesc"] = safe_text(detail["reason"])
-    event["purposeOfEvent"] = [_concept(PURPOSE, purpose)]
-    event["agent"] = _agents(principal, action, purpose, observer)
-    event["source"] = {
-        "observer": {"display": observer},
-        "type": [_coding(SOURCE_TYPE, "4", "Application Server")],
-    }
-    entities = _entities(patients, resources, query, detail)
-    if entities:
-        event["entity"] = entities
-    return event
+    facts = _facts(
+        principal, id, recorded_us, action, subtype, resources, patients, outcome, query, detail, observer
+    )
+    return _render(facts)
 
 
 def audit_entry(
@@ -306,36 +353,35 @@ def audit_entry(
     observer: str = "rhip",
     algorithm: str = "sm3",
 ) -> dict[str, Any]:
-    """The audit-log row (:func:`rhip.db.audit.audit_row`'s mapping) of one access or change."""
+    """The audit-log row (:func:`rhip.db.audit.audit_row`'s mapping) of one access or change.
+
+    Its ``event`` holds the facts the AuditEvent is built from (:func:`unpack_event` builds it).
+    """
     patients = [p for p in dict.fromkeys(patients) if p]
     resources = [r for r in resources if r[0]]
-    event = audit_event(
-        principal,
-        id=id,
-        recorded_us=recorded_us,
-        action=action,
-        subtype=subtype,
-        resources=resources,
-        patients=patients,
-        outcome=outcome,
-        query=query,
-        detail=detail,
-        observer=observer,
+    facts = _facts(
+        principal, id, recorded_us, action, subtype, resources, patients, outcome, query, detail, observer
     )
     return {
         "id": id,
         "recorded_us": recorded_us,
         "action": action,
         "outcome": outcome,
-        "event_type": event["type"]["code"],
-        "subtype": event["subtype"][0]["code"],
+        "event_type": _event_code(subtype, action),
+        "subtype": "operation" if subtype.startswith("$") else subtype,
         "subject": principal.subject,
         "role": principal.role.value,
         "institution": principal.institution,
         "client": principal.client_id,
-        "purpose": event["purposeOfEvent"][0]["coding"][0]["code"],
+        "purpose": facts.purpose,
         "patients": patients,
         "entities": [entity_ref(r) for r in resources],
-        "event": orjson.dumps(event),
+        "event": _STORED + orjson.dumps(list(facts)),
         "algorithm": algorithm,
     }
+
+
+def _event_code(subtype: str, action: str) -> str:
+    if subtype.startswith("$") or subtype in FHIR_INTERACTIONS:
+        return "rest"
+    return _DOOR_TYPES[action][0]

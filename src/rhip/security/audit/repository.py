@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select
 from rhip.db import audit
 from rhip.db.audit import AuditRow, Problem, audit_log, audit_patient
 from rhip.db.engine import Database
+from rhip.security.audit.balp import unpack_event
 
 EQUAL_COLUMNS = frozenset(
     {
@@ -149,7 +150,7 @@ def _record(row: Any, with_event: bool) -> AuditRecord:
         row.purpose,
         tuple(row.patients.split()),
         tuple(row.entities.split()),
-        bytes(row.event) if with_event else None,
+        unpack_event(bytes(row.event)) if with_event else None,
     )
 
 

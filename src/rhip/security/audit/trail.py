@@ -14,13 +14,12 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rhip.core.clock import Clock
-from rhip.db.audit import AuditRow, audit_row
+from rhip.db.audit import audit_row
 from rhip.db.engine import Database
 from rhip.fhir.repository import FhirRepository, SearchPage
 from rhip.fhir.search.query import SearchQuery
@@ -32,6 +31,32 @@ from rhip.security.audit.verify import VerifyReport, verify
 from rhip.security.principal import Principal
 
 log = logging.getLogger("rhip.audit")
+
+
+def entry_id(recorded_us: int) -> str:
+    """A new entry's id: a UUID of version 7 (RFC 9562), its recording millisecond then 74 random bits.
+
+    Ids in time order land at the end of the log's unique index on ``id``; random ones (version 4)
+    would each change a page somewhere inside it, and every such page is written to the WAL again.
+    """
+    rand = int.from_bytes(os.urandom(10), "big")
+    ms = (recorded_us // 1000) & 0xFFFF_FFFF_FFFF
+    a, b = (rand >> 62) & 0xFFF, rand & 0x3FFF_FFFF_FFFF_FFFF
+    return f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-{0x7000 | a:04x}-{0x8000 | b >> 48:04x}-{b & 0xFFFF_FFFF_FFFF:012x}"
+
+
+class _Access(NamedTuple):
+    """What was recorded of one access, kept until the writer thread turns it into an entry."""
+
+    principal: Principal
+    action: str
+    subtype: str
+    resources: tuple[ResourceRef, ...]
+    patients: tuple[str, ...]
+    outcome: str
+    query: str | None
+    detail: Mapping[str, str] | None
+    recorded_us: int
 
 
 @dataclass(frozen=True)
@@ -54,7 +79,7 @@ class AuditTrail:
         self.db = db
         self.config = config or AuditConfig()
         self.clock = clock
-        self._pending: list[AuditRow] = []
+        self._pending: list[_Access] = []
         self._lock = threading.Lock()  # guards _pending
         self._writing = threading.Lock()  # one writer at a time, so entries are chained in buffered order
         self._wake = threading.Event()
@@ -74,21 +99,38 @@ class AuditTrail:
         query: str | None,
         detail: Mapping[str, str] | None,
     ) -> dict[str, Any]:
+        return self._build(
+            _Access(
+                principal,
+                action,
+                subtype,
+                tuple(resources),
+                tuple(patients),
+                outcome,
+                query,
+                detail,
+                self._now_us(),
+            )
+        )
+
+    def _now_us(self) -> int:
         if self.clock is not None:
-            now_us = int(self.clock.now().timestamp() * 1_000_000)
-        else:
-            now_us = time.time_ns() // 1000
+            return int(self.clock.now().timestamp() * 1_000_000)
+        return time.time_ns() // 1000
+
+    def _build(self, a: _Access) -> dict[str, Any]:
+        """The log entry (BALP AuditEvent and its columns) of one recorded access or change."""
         return audit_entry(
-            principal,
-            id=str(uuid.uuid4()),
-            recorded_us=now_us,
-            action=action,
-            subtype=subtype,
-            resources=resources,
-            patients=patients,
-            outcome=outcome,
-            query=query,
-            detail=detail,
+            a.principal,
+            id=entry_id(a.recorded_us),
+            recorded_us=a.recorded_us,
+            action=a.action,
+            subtype=a.subtype,
+            resources=a.resources,
+            patients=a.patients,
+            outcome=a.outcome,
+            query=a.query,
+            detail=a.detail,
             observer=self.config.observer,
             algorithm=self.config.algorithm,
         )
@@ -120,8 +162,21 @@ class AuditTrail:
         query: str | None = None,
         detail: Mapping[str, str] | None = None,
     ) -> None:
-        """Record a read, a search or a refused request (written within ``flush_ms``)."""
-        row = audit_row(self._entry(principal, action, subtype, resources, patients, outcome, query, detail))
+        """Record a read, a search or a refused request (written within ``flush_ms``).
+
+        Only the facts are kept here; the writer thread builds the AuditEvent, so a read pays for no JSON.
+        """
+        row = _Access(
+            principal,
+            action,
+            subtype,
+            tuple(resources),
+            tuple(patients),
+            outcome,
+            query,
+            detail,
+            self._now_us(),
+        )
         self._ensure_thread()
         with self._lock:
             self._pending.append(row)
@@ -148,11 +203,22 @@ class AuditTrail:
                 if not batch:
                     return
                 try:
-                    append_entries(self.db, batch)
+                    append_entries(self.db, self._rows(batch))
                 except BaseException:
                     with self._lock:
                         self._pending[:0] = batch
                     raise
+
+    def _rows(self, batch: list[_Access]) -> list[Any]:
+        rows = []
+        for access in batch:
+            try:
+                rows.append(audit_row(self._build(access)))
+            except Exception:  # a bug in building one entry must not hold back every other one
+                log.exception(
+                    "an audit entry could not be built (%s by %s)", access.subtype, access.principal.subject
+                )
+        return rows
 
     def close(self) -> None:
         """Stop the writer thread and write what is still buffered."""

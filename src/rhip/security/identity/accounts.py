@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from rhip.core.errors import InvalidRequest, ResourceNotFound
+from rhip.core.errors import InvalidRequest, ResourceNotFound, RhipError
 from rhip.db.engine import Database
 from rhip.security.identity import repository as sql
 from rhip.security.identity import totp
+from rhip.security.identity.auditing import REFUSED, IdentityAudit
 from rhip.security.identity.jwksource import check_location, parse_jwks, select_key
 from rhip.security.identity.passwords import Passwords
 from rhip.security.identity.records import Client, User, client_from_row, user_from_row
@@ -68,7 +70,7 @@ def _checked_jwks(jwks: str) -> str:
 
 
 class Accounts:
-    """Users and clients in the database."""
+    """Users and clients in the database; every change is audited (subtype ``security-admin``)."""
 
     def __init__(
         self,
@@ -78,8 +80,10 @@ class Accounts:
         *,
         clock: Callable[[], float] = time.time,
         session_revocation_us: int = 86_400_000_000,
+        audit: IdentityAudit | None = None,
     ) -> None:
         self.db = db
+        self.audit = audit or IdentityAudit()
         self.session_revocation_us = session_revocation_us  # how long a session's access tokens may live
         self.passwords = passwords
         self.sealer = sealer
@@ -88,6 +92,18 @@ class Accounts:
 
     def _now_us(self) -> int:
         return int(self.clock() * 1_000_000)
+
+    @contextmanager
+    def _audited(self, change: str, target: str, *, action: str = "U", **detail: str) -> Iterator[None]:
+        """Audit the change the block makes: done, or refused with the refusal's message."""
+        try:
+            yield
+        except RhipError as exc:
+            self.audit.admin(
+                change, target[:140], outcome=REFUSED, action=action, reason=exc.message, **detail
+            )
+            raise
+        self.audit.admin(change, target, action=action, **detail)
 
     # --- users -----------------------------------------------------------------------------------------
 
@@ -106,36 +122,39 @@ class Accounts:
         issuer_name: str = "rhip",
     ) -> str | None:
         """Add a user; the ``otpauth://`` URI of its new second factor when ``with_totp``."""
-        _check(USERNAME, username, "username")
-        try:
-            checked_role = user_role(role)
-            password_hash = self.passwords.hash(password)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        patient_ids = [p for p in (_check(FHIR_ID, p, "Patient id") for p in patients) if p]
-        secret = totp.new_secret() if with_totp else None
-        now = self._now_us()
-        values: dict[str, Any] = {
-            "username": username,
-            "password_hash": password_hash,
-            "role": checked_role.value,
-            "institution": _check(CODE, institution, "institution code"),
-            "organization": _check(FHIR_ID, organization, "Organization id"),
-            "department": _check(CODE, department, "department code"),
-            "district": _check(DISTRICT, district, "district code"),
-            "patients": " ".join(dict.fromkeys(patient_ids)),
-            "totp_secret": self.sealer.seal(secret) if secret else None,
-            "totp_last_step": None,
-            "disabled": False,
-            "failed_count": 0,
-            "locked_until_us": None,
-            "created_us": now,
-            "updated_us": now,
-        }
-        with self.db.write() as conn:
-            if not sql.insert_user(conn, values):
-                raise InvalidRequest(f"user {username!r} exists already")
-        return totp.provisioning_uri(secret, username, issuer_name) if secret else None
+        with self._audited(
+            "add-user", f"user:{username}", action="C", role=role, totp="yes" if with_totp else ""
+        ):
+            _check(USERNAME, username, "username")
+            try:
+                checked_role = user_role(role)
+                password_hash = self.passwords.hash(password)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from exc
+            patient_ids = [p for p in (_check(FHIR_ID, p, "Patient id") for p in patients) if p]
+            secret = totp.new_secret() if with_totp else None
+            now = self._now_us()
+            values: dict[str, Any] = {
+                "username": username,
+                "password_hash": password_hash,
+                "role": checked_role.value,
+                "institution": _check(CODE, institution, "institution code"),
+                "organization": _check(FHIR_ID, organization, "Organization id"),
+                "department": _check(CODE, department, "department code"),
+                "district": _check(DISTRICT, district, "district code"),
+                "patients": " ".join(dict.fromkeys(patient_ids)),
+                "totp_secret": self.sealer.seal(secret) if secret else None,
+                "totp_last_step": None,
+                "disabled": False,
+                "failed_count": 0,
+                "locked_until_us": None,
+                "created_us": now,
+                "updated_us": now,
+            }
+            with self.db.write() as conn:
+                if not sql.insert_user(conn, values):
+                    raise InvalidRequest(f"user {username!r} exists already")
+            return totp.provisioning_uri(secret, username, issuer_name) if secret else None
 
     def list_users(self) -> list[User]:
         """Every user (without secrets), by username."""
@@ -162,27 +181,31 @@ class Accounts:
 
     def set_user_disabled(self, username: str, disabled: bool) -> None:
         """Disable (its tokens stop working, its sessions end) or enable a user."""
-        self._update_user(username, {"disabled": disabled}, end_sessions=disabled)
+        with self._audited("disable-user" if disabled else "enable-user", f"user:{username}"):
+            self._update_user(username, {"disabled": disabled}, end_sessions=disabled)
 
     def unlock_user(self, username: str) -> None:
         """Lift a lock-out after failed sign-ins."""
-        self._update_user(username, {"failed_count": 0, "locked_until_us": None})
+        with self._audited("unlock-user", f"user:{username}"):
+            self._update_user(username, {"failed_count": 0, "locked_until_us": None})
 
     def reset_password(self, username: str, password: str) -> None:
         """Set a new password (and unlock); the user's portal sessions end."""
-        try:
-            password_hash = self.passwords.hash(password)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        values = {"password_hash": password_hash, "failed_count": 0, "locked_until_us": None}
-        self._update_user(username, values, end_sessions=True)
+        with self._audited("reset-password", f"user:{username}"):
+            try:
+                password_hash = self.passwords.hash(password)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from exc
+            values = {"password_hash": password_hash, "failed_count": 0, "locked_until_us": None}
+            self._update_user(username, values, end_sessions=True)
 
     def set_totp(self, username: str, enabled: bool, *, issuer_name: str = "rhip") -> str | None:
         """Give a user a new second factor (its ``otpauth://`` URI) or remove it."""
-        secret = totp.new_secret() if enabled else None
-        sealed = self.sealer.seal(secret) if secret else None
-        self._update_user(username, {"totp_secret": sealed, "totp_last_step": None}, end_sessions=True)
-        return totp.provisioning_uri(secret, username, issuer_name) if secret else None
+        with self._audited("add-totp" if enabled else "remove-totp", f"user:{username}"):
+            secret = totp.new_secret() if enabled else None
+            sealed = self.sealer.seal(secret) if secret else None
+            self._update_user(username, {"totp_secret": sealed, "totp_last_step": None}, end_sessions=True)
+            return totp.provisioning_uri(secret, username, issuer_name) if secret else None
 
     # --- clients ---------------------------------------------------------------------------------------
 
@@ -200,36 +223,37 @@ class Accounts:
         cert_sha256: str | None = None,
     ) -> Client:
         """Register a client with the scopes it may ask for and how it proves who it is."""
-        _check(CLIENT_ID, client_id, "client id")
-        if jwks is not None and jwks_url is not None:
-            raise InvalidRequest("register either a JWKS or a JWKS URL, not both")
-        try:
-            checked_role = client_role(role)
-            if jwks_url is not None:
-                check_location(jwks_url)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        if not parse_scopes(scopes):
-            raise InvalidRequest("a client needs at least one SMART scope, e.g. system/*.cruds")
-        now = self._now_us()
-        values: dict[str, Any] = {
-            "client_id": client_id,
-            "name": name[:256] or client_id,
-            "role": checked_role.value,
-            "institution": _check(CODE, institution, "institution code"),
-            "organization": _check(FHIR_ID, organization, "Organization id"),
-            "scopes": " ".join(sorted(set(scopes.split()))),
-            "jwks": _checked_jwks(jwks) if jwks is not None else None,
-            "jwks_url": jwks_url,
-            "cert_sha256": fingerprint(cert_sha256) if cert_sha256 else None,
-            "disabled": False,
-            "created_us": now,
-            "updated_us": now,
-        }
-        with self.db.write() as conn:
-            if not sql.insert_client(conn, values):
-                raise InvalidRequest(f"client {client_id!r} (or its certificate) is registered already")
-        return client_from_row(values)
+        with self._audited("add-client", f"client:{client_id}", action="C", role=role, scopes=scopes):
+            _check(CLIENT_ID, client_id, "client id")
+            if jwks is not None and jwks_url is not None:
+                raise InvalidRequest("register either a JWKS or a JWKS URL, not both")
+            try:
+                checked_role = client_role(role)
+                if jwks_url is not None:
+                    check_location(jwks_url)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from exc
+            if not parse_scopes(scopes):
+                raise InvalidRequest("a client needs at least one SMART scope, e.g. system/*.cruds")
+            now = self._now_us()
+            values: dict[str, Any] = {
+                "client_id": client_id,
+                "name": name[:256] or client_id,
+                "role": checked_role.value,
+                "institution": _check(CODE, institution, "institution code"),
+                "organization": _check(FHIR_ID, organization, "Organization id"),
+                "scopes": " ".join(sorted(set(scopes.split()))),
+                "jwks": _checked_jwks(jwks) if jwks is not None else None,
+                "jwks_url": jwks_url,
+                "cert_sha256": fingerprint(cert_sha256) if cert_sha256 else None,
+                "disabled": False,
+                "created_us": now,
+                "updated_us": now,
+            }
+            with self.db.write() as conn:
+                if not sql.insert_client(conn, values):
+                    raise InvalidRequest(f"client {client_id!r} (or its certificate) is registered already")
+            return client_from_row(values)
 
     def list_clients(self) -> list[Client]:
         """Every registered client, by id."""
@@ -250,7 +274,10 @@ class Accounts:
 
     def set_client_disabled(self, client_id: str, disabled: bool) -> None:
         """Disable (its tokens stop working) or enable a client."""
-        with self.db.write() as conn:
-            if not sql.update_client(conn, client_id, {"disabled": disabled, "updated_us": self._now_us()}):
-                raise ResourceNotFound(f"no client {client_id!r}")
-        self.on_change()
+        with self._audited("disable-client" if disabled else "enable-client", f"client:{client_id}"):
+            with self.db.write() as conn:
+                if not sql.update_client(
+                    conn, client_id, {"disabled": disabled, "updated_us": self._now_us()}
+                ):
+                    raise ResourceNotFound(f"no client {client_id!r}")
+            self.on_change()

@@ -17,6 +17,7 @@ import jwt
 
 from rhip.db.engine import Database
 from rhip.security.identity import repository as sql
+from rhip.security.identity.auditing import client_principal
 from rhip.security.identity.errors import OAuthError
 from rhip.security.identity.jwksource import JwksSource
 from rhip.security.identity.records import Client, client_from_row
@@ -26,8 +27,10 @@ ALGORITHMS = ("RS384", "ES384", "RS256", "ES256")
 MAX_ASSERTION_LENGTH = 16 * 1024
 
 
-def _refuse(description: str) -> OAuthError:
-    return OAuthError("invalid_client", description)
+def _refuse(description: str, client: Client | None = None) -> OAuthError:
+    # The client, when the assertion names a registered one, is the audit entry's subject.
+    who = client_principal(client, None) if client is not None else None
+    return OAuthError("invalid_client", description, principal=who)
 
 
 class ClientAssertions:
@@ -86,11 +89,11 @@ class ClientAssertions:
             row = sql.select_client(conn, issuer)
         client = None if row is None else client_from_row(row._mapping)
         if client is None or client.disabled or not client.has_keys:
-            raise _refuse("unknown or disabled client, or a client without registered keys")
+            raise _refuse("unknown or disabled client, or a client without registered keys", client)
         kid = header.get("kid")
         key = self._source(client).key(kid if isinstance(kid, str) else None, alg)
         if key is None:
-            raise _refuse("no registered key of the client matches the assertion's kid and alg")
+            raise _refuse("no registered key of the client matches the assertion's kid and alg", client)
         try:
             claims = jwt.decode(
                 assertion,
@@ -106,31 +109,33 @@ class ClientAssertions:
                 },
             )
         except jwt.InvalidAudienceError:
-            raise _refuse("the client assertion's aud is not this token endpoint") from None
+            raise _refuse("the client assertion's aud is not this token endpoint", client) from None
         except jwt.PyJWTError:
-            raise _refuse("the client assertion's signature or claims are not valid") from None
-        exp = self._check_times(claims)
+            raise _refuse("the client assertion's signature or claims are not valid", client) from None
+        exp = self._check_times(claims, client)
         jti = claims["jti"]
         if not isinstance(jti, str) or not 0 < len(jti) <= 128:
-            raise _refuse("the client assertion's jti is missing or longer than 128 characters")
+            raise _refuse("the client assertion's jti is missing or longer than 128 characters", client)
         with self.db.write() as conn:
             fresh = sql.claim_assertion(conn, issuer, jti, int((exp + self.leeway) * 1_000_000))
         if not fresh:
-            raise _refuse("the client assertion was used before (its jti is single-use)")
+            raise _refuse("the client assertion was used before (its jti is single-use)", client)
         return client
 
-    def _check_times(self, claims: dict[str, Any]) -> float:
+    def _check_times(self, claims: dict[str, Any], client: Client) -> float:
         now = self.clock()
         try:
             exp = float(claims["exp"])
             iat = float(claims.get("iat", now))
             nbf = float(claims.get("nbf", now))
         except (TypeError, ValueError):
-            raise _refuse("the client assertion's exp, iat or nbf is not a number") from None
+            raise _refuse("the client assertion's exp, iat or nbf is not a number", client) from None
         if exp + self.leeway < now:
-            raise _refuse("the client assertion has expired")
+            raise _refuse("the client assertion has expired", client)
         if exp > now + self.max_seconds + self.leeway:
-            raise _refuse(f"a client assertion expires at most {self.max_seconds // 60} minutes ahead")
+            raise _refuse(
+                f"a client assertion expires at most {self.max_seconds // 60} minutes ahead", client
+            )
         if iat > now + self.leeway or nbf > now + self.leeway:
-            raise _refuse("the client assertion is not valid yet")
+            raise _refuse("the client assertion is not valid yet", client)
         return exp

@@ -3,7 +3,8 @@
 A token's signature and claims are checked once; later requests with it cost a hash, a dictionary lookup and
 set lookups in the revocation list (reloaded every ``revocation_ttl`` seconds) and the disabled accounts
 (every ``account_ttl`` seconds), plus a check that the signing key is still published. The cache is keyed by
-the token's SHA-256, so it holds no bearer tokens.
+the token's SHA-256, so it holds no bearer tokens. ``peek`` only looks into that cache (no I/O, no signature
+check): the event loop may call it (the rate limiter keys requests by it).
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ class Refreshing(Generic[T]):
     def invalidate(self) -> None:
         """Reload at the next ``get`` (this process changed what it holds)."""
         self._at = float("-inf")
+
+    def current(self) -> T | None:
+        """The value as last loaded, without reloading (None before the first load)."""
+        return self._value
+
+
+class TokenRefused(Unauthenticated):
+    """A refused bearer token; ``principal`` is who it was issued to when its signature had verified
+    (an expired, revoked or withdrawn token, or one of a disabled account), for the audit trail."""
+
+    def __init__(self, message: str, principal: Principal | None = None) -> None:
+        super().__init__(message)
+        self.principal = principal
 
 
 @dataclass(frozen=True)
@@ -108,7 +122,8 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def authenticate(self, token: str, *, address: str | None = None) -> Principal:
-        """The principal of a valid, unrevoked bearer token of an enabled account; raises Unauthenticated."""
+        """The principal of a valid, unrevoked bearer token of an enabled account; raises Unauthenticated
+        (TokenRefused with the token's principal when its signature verified)."""
         key = token_key(token)
         with self._lock:
             entry = self._cache.get(key)
@@ -124,16 +139,38 @@ class Authenticator:
         if self.clock() > verified.expires + self.leeway:
             with self._lock:
                 self._cache.pop(key, None)
-            raise Unauthenticated("the access token has expired")
+            raise TokenRefused("the access token has expired", verified.principal)
         if verified.kid is not None and not self._is_published(verified.kid):
-            raise Unauthenticated("the access token is not valid")
+            raise TokenRefused("the access token is not valid", verified.principal)
         revoked = self.revoked.get()
         if revoked and any(k in revoked for k in verified.revocation_keys):
-            raise Unauthenticated("the access token has been revoked")
+            raise TokenRefused("the access token has been revoked", verified.principal)
         disabled = self.disabled.get()
         if disabled and any(s in disabled for s in verified.subjects):
-            raise Unauthenticated("the account or client of this token is disabled")
+            raise TokenRefused("the account or client of this token is disabled", verified.principal)
         return entry.principal(address)
+
+    def peek(self, token: str) -> Principal | None:
+        """The principal of a token verified before and still good by what is cached, else None.
+
+        No I/O and no signature check (fit for the event loop): an unknown token is None, so a forged one
+        never names a subject; revocations and disabled accounts as last loaded.
+        """
+        key = token_key(token)
+        with self._lock:
+            entry = self._cache.get(key)
+        if entry is None:
+            return None
+        verified = entry.verified
+        if self.clock() > verified.expires + self.leeway:
+            return None
+        revoked = self.revoked.current()
+        if revoked and any(k in revoked for k in verified.revocation_keys):
+            return None
+        disabled = self.disabled.current()
+        if disabled and any(s in disabled for s in verified.subjects):
+            return None
+        return verified.principal
 
     def forget(self) -> None:
         """Drop every cached token (tests; a key withdrawn in this process)."""

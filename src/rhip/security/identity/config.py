@@ -32,7 +32,8 @@ class IdentityConfig:
 
     ``audiences``: the FHIR base URLs access tokens are for; the first goes into issued tokens, any is
     accepted (a server reached by several names). ``token_url``: the token endpoint's public URL, the
-    ``aud`` of client assertions (the URL a request came in on is accepted too).
+    ``aud`` of client assertions; ``/auth/token`` under each audience's root is accepted too, and nothing
+    taken from a request (``IdentityService.token_urls``).
     """
 
     issuer: str

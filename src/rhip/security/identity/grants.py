@@ -7,19 +7,21 @@ role's maximum (``ROLE_SCOPES``) and to the client's registered scopes; nothing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 from rhip.core.errors import InvalidRequest
 from rhip.security.identity.accounts import Accounts
 from rhip.security.identity.assertions import ASSERTION_TYPE, ClientAssertions
+from rhip.security.identity.auditing import LOGIN, SUCCESS, IdentityAudit, client_principal, user_principal
 from rhip.security.identity.errors import OAuthError
 from rhip.security.identity.records import Client, User
 from rhip.security.identity.roles import ROLE_SCOPES
 from rhip.security.identity.sessions import Session, Sessions
 from rhip.security.identity.signin import SignIn
 from rhip.security.identity.tokens import AccessTokens, Grant, Issued
-from rhip.security.principal import Role
+from rhip.security.principal import Principal, Role
 from rhip.security.scopes import Scope, intersect, parse_scopes, scope_string
 
 log = logging.getLogger("rhip.security.identity")
@@ -50,7 +52,7 @@ def _one(form: Mapping[str, str], name: str) -> str:
 
 
 class Grants:
-    """Handles token requests by grant type."""
+    """Handles token requests by grant type; each attempt becomes an audit entry (subtype ``login``)."""
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class Grants:
         assertions: ClientAssertions,
         tokens: AccessTokens,
         lifetime_seconds: int,
+        audit: IdentityAudit | None = None,
     ) -> None:
         self.accounts = accounts
         self.signin = signin
@@ -68,10 +71,27 @@ class Grants:
         self.assertions = assertions
         self.tokens = tokens
         self.lifetime = lifetime_seconds
+        self.audit = audit or IdentityAudit()
 
-    def token(self, form: Mapping[str, str], token_urls: set[str]) -> dict[str, Any]:
-        """An OAuth token response for ``form``; raises OAuthError."""
-        grant_type = _one(form, "grant_type")
+    def token(
+        self, form: Mapping[str, str], token_urls: Collection[str], *, address: str | None = None
+    ) -> dict[str, Any]:
+        """An OAuth token response for ``form`` (from ``address``); raises OAuthError."""
+        grant_type = form.get("grant_type") or ""
+        detail = {"grant": grant_type if grant_type in GRANT_TYPES else "other"}
+        try:
+            answer, who = self._token(grant_type, form, token_urls)
+        except OAuthError as exc:
+            self.audit.refused(exc.principal, address, LOGIN, exc.note or exc.description, **detail)
+            raise
+        self.audit.record(replace(who, address=address), subtype=LOGIN, outcome=SUCCESS, detail=detail)
+        return answer
+
+    def _token(
+        self, grant_type: str, form: Mapping[str, str], token_urls: Collection[str]
+    ) -> tuple[dict[str, Any], Principal]:
+        if not grant_type:
+            raise OAuthError("invalid_request", "the grant_type parameter is required")
         if grant_type not in GRANT_TYPES:
             raise OAuthError("unsupported_grant_type", f"grant_type is one of {', '.join(GRANT_TYPES)}")
         client, authenticated = self._client(form, token_urls)
@@ -85,7 +105,7 @@ class Grants:
             return self._password(form, client)
         return self._refresh(form, client)
 
-    def _client(self, form: Mapping[str, str], token_urls: set[str]) -> tuple[Client | None, bool]:
+    def _client(self, form: Mapping[str, str], token_urls: Collection[str]) -> tuple[Client | None, bool]:
         """The client of the request and whether it authenticated (a portal only names itself)."""
         assertion, kind = form.get("client_assertion"), form.get("client_assertion_type")
         if assertion or kind:
@@ -100,47 +120,69 @@ class Grants:
             return None, False
         named = self.accounts.get_client(client_id)
         if named is None or named.disabled:
-            raise OAuthError("invalid_client", "unknown or disabled client")
+            who = client_principal(named, None) if named is not None else None
+            raise OAuthError("invalid_client", "unknown or disabled client", principal=who)
         if named.has_keys:
             raise OAuthError(
-                "invalid_client", "this client authenticates with a private_key_jwt client assertion"
+                "invalid_client",
+                "this client authenticates with a private_key_jwt client assertion",
+                principal=client_principal(named, None),
             )
         return named, False
 
-    def _client_credentials(self, form: Mapping[str, str], client: Client) -> dict[str, Any]:
-        scopes = granted_scopes(form.get("scope"), client.role, client, default=client.scopes)
+    def _client_credentials(
+        self, form: Mapping[str, str], client: Client
+    ) -> tuple[dict[str, Any], Principal]:
+        try:
+            scopes = granted_scopes(form.get("scope"), client.role, client, default=client.scopes)
+        except OAuthError as exc:
+            exc.principal = client_principal(client, None)
+            raise
         issued = self.tokens.issue(client_grant(client, scopes), self.lifetime)
         log.info("issued an access token to client %s (%s)", client.client_id, client.role.value)
-        return _response(issued, scopes)
+        return _response(issued, scopes), client_principal(client, None, token_id=issued.jti)
 
-    def _password(self, form: Mapping[str, str], client: Client | None) -> dict[str, Any]:
+    def _password(self, form: Mapping[str, str], client: Client | None) -> tuple[dict[str, Any], Principal]:
         username, password = _one(form, "username"), _one(form, "password")
         user = self.signin.check(username, password, form.get("totp"))
-        scopes = granted_scopes(form.get("scope"), user.role, client, default=ROLE_SCOPES[user.role])
-        refresh_token, session = self.sessions.start(
-            user.username, client.client_id if client else None, scope_string(scopes)
-        )
+        client_id = client.client_id if client else None
+        try:
+            scopes = granted_scopes(form.get("scope"), user.role, client, default=ROLE_SCOPES[user.role])
+        except OAuthError as exc:
+            exc.principal = user_principal(user, None, client_id=client_id)
+            raise
+        refresh_token, session = self.sessions.start(user.username, client_id, scope_string(scopes))
         issued = self.tokens.issue(user_grant(user, scopes, client, session), self.lifetime)
         log.info("a %s signed in with a password", user.role.value)
-        return _response(issued, scopes, refresh_token=refresh_token, user=user)
+        who = user_principal(user, None, client_id=client_id, token_id=issued.jti, session=session.family)
+        return _response(issued, scopes, refresh_token=refresh_token, user=user), who
 
-    def _refresh(self, form: Mapping[str, str], client: Client | None) -> dict[str, Any]:
+    def _refresh(self, form: Mapping[str, str], client: Client | None) -> tuple[dict[str, Any], Principal]:
         token = _one(form, "refresh_token")
         known = self.sessions.peek(token)
         if known is None:
             raise OAuthError("invalid_grant", "unknown refresh token")
         user = self.accounts.get_user(known.username)
-        if user is None or user.disabled:
-            self.sessions.end(known.family)
-            raise OAuthError("invalid_grant", "the session has ended")
-        original = parse_scopes(known.scope)
-        # A refresh may narrow the session's scopes, never widen them; a changed role narrows them too.
-        scopes = intersect(granted_scopes(form.get("scope"), user.role, client, default=original), original)
-        if not scopes:
-            raise OAuthError("invalid_scope", "a refresh cannot add scopes to the session")
-        refresh_token, session = self.sessions.rotate(token, client.client_id if client else None)
+        client_id = client.client_id if client else None
+        who = None if user is None else user_principal(user, None, client_id=client_id, session=known.family)
+        try:
+            if user is None or user.disabled:
+                self.sessions.end(known.family)
+                raise OAuthError("invalid_grant", "the session has ended")
+            original = parse_scopes(known.scope)
+            # A refresh may narrow the session's scopes, never widen them; a changed role narrows them too.
+            scopes = intersect(
+                granted_scopes(form.get("scope"), user.role, client, default=original), original
+            )
+            if not scopes:
+                raise OAuthError("invalid_scope", "a refresh cannot add scopes to the session")
+            refresh_token, session = self.sessions.rotate(token, client_id)
+        except OAuthError as exc:
+            exc.principal = exc.principal or who
+            raise
         issued = self.tokens.issue(user_grant(user, scopes, client, session), self.lifetime)
-        return _response(issued, scopes, refresh_token=refresh_token, user=user)
+        who = user_principal(user, None, client_id=client_id, token_id=issued.jti, session=session.family)
+        return _response(issued, scopes, refresh_token=refresh_token, user=user), who
 
 
 def user_grant(

@@ -116,16 +116,16 @@ class Sessions:
         with self.db.write() as conn:
             self._end(conn, family, self._now_us())
 
-    def revoke(self, token: str) -> bool:
-        """End the session of a refresh token (RFC 7009); whether it was one of ours."""
+    def revoke(self, token: str) -> Session | None:
+        """End the session of a refresh token (RFC 7009); the session, when it was one of ours."""
         if not token.startswith(PREFIX):
-            return False
+            return None
         with self.db.write() as conn:
             row = sql.select_refresh(conn, digest(token))
             if row is None:
-                return False
+                return None
             self._end(conn, row.family, self._now_us())
-        return True
+        return Session(row.family, row.username, row.client_id, row.scope, row.expires_us)
 
     def peek(self, token: str) -> Session | None:
         """The session of a refresh token without using it (to check a refresh request before rotating)."""

@@ -1,8 +1,10 @@
 """Password sign-in: argon2id, an optional TOTP second factor, and lock-out after repeated failures.
 
-Every refusal says the same thing (no oracle for which usernames exist or which accounts are locked), and an
-unknown, disabled or locked account costs the same argon2 work as a real one. Failures are counted for wrong
+Every refusal says the same thing (no oracle for which usernames exist, which accounts are locked or which
+have a second factor: a right password without its code is refused like a wrong one), and an unknown,
+disabled or locked account costs the same argon2 work as a real one. Failures are counted for wrong
 passwords and wrong or missing codes; ``lockout_attempts`` of them lock the account for ``lockout_minutes``.
+The refusal carries the account and the reason for the audit trail (``OAuthError.principal``, ``.note``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rhip.db.engine import Database
 from rhip.security.identity import repository as sql
 from rhip.security.identity import totp
 from rhip.security.identity.accounts import USERNAME
+from rhip.security.identity.auditing import user_principal
 from rhip.security.identity.errors import OAuthError
 from rhip.security.identity.passwords import Passwords
 from rhip.security.identity.records import User, user_from_row
@@ -53,25 +56,27 @@ class SignIn:
         if USERNAME.match(username):
             with self.db.read() as conn:
                 row = sql.select_user(conn, username)
-        usable = row is not None and not row.disabled and (row.locked_until_us or 0) <= now_us
-        if row is None or not usable:
+        if row is None:
             self.passwords.verify(None, password)  # the same work as for a real account
-            log.info(
-                "password sign-in refused: %s", "unknown account" if row is None else "disabled or locked"
-            )
-            raise OAuthError("invalid_grant", REFUSED)
+            log.info("password sign-in refused: unknown account")
+            raise OAuthError("invalid_grant", REFUSED, note="unknown account")
+        account = user_principal(user_from_row(row._mapping), None)
+        if row.disabled or (row.locked_until_us or 0) > now_us:
+            self.passwords.verify(None, password)
+            note = "disabled account" if row.disabled else "locked account"
+            log.info("password sign-in refused: %s", note)
+            raise OAuthError("invalid_grant", REFUSED, principal=account, note=note)
         ok = self.passwords.verify(row.password_hash, password)
-        missing_code = False
+        note = "wrong password"
         if ok and row.totp_secret is not None:
-            if not code:
-                ok, missing_code = False, True
-            else:
-                ok = self._code_ok(username, row.totp_secret, code, now)
+            # A missing code is refused like a wrong one (and counted): the answer must not tell a guessed
+            # password from a wrong one by asking for the code.
+            ok = bool(code) and self._code_ok(username, row.totp_secret, str(code), now)
+            note = "wrong one-time code" if code else "no one-time code"
         if not ok:
-            self._failed(username, now_us)
-            raise OAuthError(
-                "invalid_grant", "a one-time code (totp) is required" if missing_code else REFUSED
-            )
+            if self._failed(username, now_us):
+                note += "; the account is locked now"
+            raise OAuthError("invalid_grant", REFUSED, principal=account, note=note)
         with self.db.write() as conn:
             values: dict[str, object] = {"failed_count": 0, "locked_until_us": None}
             if self.passwords.needs_rehash(row.password_hash):
@@ -96,7 +101,8 @@ class SignIn:
         with self.db.write() as conn:
             return sql.claim_totp_step(conn, username, step)  # a code works once (RFC 6238 §5.2)
 
-    def _failed(self, username: str, now_us: int) -> None:
+    def _failed(self, username: str, now_us: int) -> bool:
+        """Count a failure; whether it locked the account."""
         with self.db.write() as conn:
             locked = sql.record_failure(
                 conn, username, now_us=now_us, attempts=self.attempts, lock_until_us=now_us + self.lock_us
@@ -104,3 +110,4 @@ class SignIn:
         log.info(
             "password sign-in refused: wrong credentials%s", "; the account is locked now" if locked else ""
         )
+        return bool(locked)

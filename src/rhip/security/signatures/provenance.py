@@ -135,7 +135,10 @@ class Signer:
         try:
             data = Path(config.key_path).read_bytes()
         except OSError as exc:
-            raise InvalidKey(f"cannot read the signing key {config.key_path}: {exc.strerror}") from exc
+            # A PEM put where the path belongs must not end up in a message (or a log): name it by kind only.
+            text = str(config.key_path)
+            shown = "(a value that is not a file path)" if "-----" in text or "\n" in text else text
+            raise InvalidKey(f"cannot read the signing key {shown}: {exc.strerror}") from None
         password = config.key_password.encode() if config.key_password else None
         key = load_private_key(data, password)
         return cls(key, read_certificates(config.cert_path), rsa_pss=config.rsa_pss, who=config.who)
