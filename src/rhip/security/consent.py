@@ -168,6 +168,16 @@ def denying(
     ]
 
 
+_instant: list[tuple[int, str]] = [(0, "")]
+
+
 def now_instant() -> str:
-    """The current instant as a FHIR dateTime (UTC), to compare with consent periods."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current instant as a FHIR dateTime (UTC), to compare with consent periods (to the second:
+    formatted once a second, since every request asks)."""
+    second = int(time.time())
+    cached = _instant[0]
+    if cached[0] == second:
+        return cached[1]
+    text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _instant[0] = (second, text)
+    return text

@@ -166,6 +166,8 @@ class SearchScoper:
 
     def _withdrawn(self, caller: Caller) -> tuple[str, ...]:
         """Records whose resident withdrew them from this caller entirely (expanded to linked records)."""
+        if not self.policy.consents.rules():
+            return ()
         orgs = frozenset(caller.organizations)
         now = now_instant()
         out: set[str] = set()
@@ -176,6 +178,8 @@ class SearchScoper:
 
     def _label_denials(self, caller: Caller, within: set[str] | None) -> tuple[tuple[str, str], ...]:
         """(record, label) pairs a resident's consent holds back from this caller."""
+        if not self.policy.consents.rules():
+            return ()
         orgs = frozenset(caller.organizations)
         now = now_instant()
         out: set[tuple[str, str]] = set()

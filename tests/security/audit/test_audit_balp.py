@@ -218,3 +218,14 @@ def test_events_stored_as_json_or_deflated_json_are_still_read() -> None:
     built = orjson.dumps(event(patients=["p1"]))
     assert unpack_event(built) == built
     assert unpack_event(zlib.compress(built, 1)) == built
+
+
+def test_identity_events_have_their_dicom_types() -> None:
+    from rhip.security.audit.balp import event_type
+
+    kind, subtypes = event_type("login", "E")
+    assert (kind["system"], kind["code"]) == (DCM, "110114")
+    assert subtypes[0]["code"] == "110122"
+    assert event_type("logout", "E")[1][0]["code"] == "110123"
+    assert event_type("security-admin", "U")[0]["code"] == "110113"
+    assert event_type("read", "R")[0]["code"] == "rest"

@@ -75,6 +75,15 @@ _DOOR_TYPES = {
 }
 
 
+# Identity events (DICOM PS3.16 CID 400/401): sign-in and sign-out, refused credentials, security changes.
+_SECURITY_TYPES = {
+    "login": (("110114", "User Authentication"), ("110122", "Login")),
+    "authenticate": (("110114", "User Authentication"), ("110122", "Login")),
+    "logout": (("110114", "User Authentication"), ("110123", "Logout")),
+    "security-admin": (("110113", "Security Alert"), ("110137", "User Security Attributes Changed")),
+}
+
+
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
     coding = {"system": system, "code": code}
     if display:
@@ -103,6 +112,9 @@ def event_type(subtype: str, action: str) -> tuple[dict[str, str], list[dict[str
         ]
     if subtype in FHIR_INTERACTIONS:
         return _coding(EVENT_TYPE, "rest", "Restful Operation"), [_coding(INTERACTION, subtype, subtype)]
+    if subtype in _SECURITY_TYPES:
+        (code, display), (sub, sub_display) = _SECURITY_TYPES[subtype]
+        return _coding(DCM, code, display), [_coding(DCM, sub, sub_display), _coding(RHIP_SUBTYPE, subtype)]
     code, display = _DOOR_TYPES[action]
     return _coding(DCM, code, display), [_coding(RHIP_SUBTYPE, subtype)]
 
