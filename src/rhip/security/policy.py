@@ -70,8 +70,13 @@ class AccessPolicy:
         self.directory = directory
         self.care = care
         self.consents = consents
+        self.generation = 0  # moves on whenever an answer cached from the policy may have changed
         # A token's caller is asked for on every request: its Organizations come from the directory.
         self._callers: TtlCache[tuple[Principal, str | None], Caller] = TtlCache(30.0, 10_000)
+
+    def changed(self) -> None:
+        """A consent, a care relation or an institution changed: decisions cached from the policy are stale."""
+        self.generation += 1
 
     # -- who is asking ---------------------------------------------------------------------------
     def caller(self, principal: Principal, glass: str | None = None) -> Caller:

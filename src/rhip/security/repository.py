@@ -418,6 +418,9 @@ class SecuredRepository:
             policy.directory.clear()
         elif resource_type in ("Encounter", "ServiceRequest", "EpisodeOfCare", "Appointment"):
             policy.care.forget_refusals()
+        else:
+            return
+        policy.changed()
 
     @contextmanager
     def _unit(self) -> Iterator[FhirRepository]:

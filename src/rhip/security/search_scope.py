@@ -20,6 +20,7 @@ from rhip.fhir.search.query import (
 from rhip.security.consent import denying, now_instant
 from rhip.security.decision import EXPLANATIONS, Decision, allow
 from rhip.security.facts import CONFIDENTIAL_CODES, RESIDENT_DATA_OUTSIDE
+from rhip.security.lookup import TtlCache
 from rhip.security.policy import INSTITUTIONAL, UNRESTRICTED, AccessPolicy, Caller
 from rhip.security.principal import Role
 
@@ -48,9 +49,33 @@ class SearchScoper:
 
     def __init__(self, policy: AccessPolicy) -> None:
         self.policy = policy
+        # The same caller asks the same kind of search again and again (a resident's record, page after
+        # page): its restriction is kept two seconds, and forgotten at once when a consent, a care relation
+        # or an institution changes (the policy's generation).
+        self._recent: TtlCache[tuple[object, ...], ScopedSearch] = TtlCache(2.0, 20_000)
 
     def scope(self, caller: Caller, query: SearchQuery) -> ScopedSearch:
         """The restriction of one search; Forbidden when the caller may not run it at all."""
+        key = (
+            self.policy.generation,
+            caller.principal,
+            caller.glass,
+            query.resource_type,
+            query.summary,
+            bool(query.includes or query.revincludes),
+            tuple(query.filters),
+        )
+        try:
+            hit = self._recent.peek(key)
+        except TypeError:  # a filter that cannot be hashed: decide afresh
+            return self._scope(caller, query)
+        if hit is not None:
+            return hit
+        scoped = self._scope(caller, query)
+        self._recent.put(key, scoped)
+        return scoped
+
+    def _scope(self, caller: Caller, query: SearchQuery) -> ScopedSearch:
         p = caller.principal
         rtype = query.resource_type
         if not p.may(rtype, "s") and not (query.summary == "count" and p.may(rtype, "r")):
