@@ -1,4 +1,5 @@
-"""The ASGI application: the FHIR API at /fhir, health and readiness probes, Prometheus metrics."""
+"""The ASGI application: the FHIR API at /fhir (bearer tokens, security headers, rate limits), the token
+endpoint at /auth, HL7 v3 at /hl7v3, health and readiness probes, Prometheus metrics."""
 
 from __future__ import annotations
 
