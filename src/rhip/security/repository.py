@@ -9,7 +9,7 @@ records every access (buffered) and every change (in the change's own transactio
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -448,7 +448,7 @@ class SecuredRepository:
         """A fresh resource id."""
         return self.inner.new_id()
 
-    def record(self, entry: Any) -> None:
+    def record(self, entry: Mapping[str, Any]) -> None:
         """Keep an audit row with the changes of this transaction."""
         self.inner.record(entry)
 

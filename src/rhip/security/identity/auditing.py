@@ -13,10 +13,10 @@ operator-issued tokens).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Protocol
 
+from rhip.security.audit_port import AccessRecorder
 from rhip.security.context import maybe_principal
 from rhip.security.identity.records import Client, User
 from rhip.security.principal import Principal, Role, platform_principal
@@ -27,22 +27,8 @@ SUCCESS, REFUSED = "0", "4"
 ANONYMOUS = "anonymous"
 
 
-class AuditHook(Protocol):
-    """Where identity events go (``AuditTrail.accessed``'s signature)."""
-
-    def accessed(
-        self,
-        principal: Principal,
-        *,
-        action: str,
-        subtype: str,
-        resources: Sequence[tuple[str, str, int | None]],
-        patients: Sequence[str],
-        outcome: str = "0",
-        query: str | None = None,
-        detail: Mapping[str, str] | None = None,
-    ) -> None:
-        """Record one event."""
+# Where identity events go: AuditTrail.accessed's signature (rhip.security.audit_port).
+AuditHook = AccessRecorder
 
 
 def anonymous(address: str | None) -> Principal:
