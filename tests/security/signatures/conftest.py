@@ -38,7 +38,12 @@ def make_ca(kind: KeyKind, name: str = "Test CA", **profile: Any) -> Party:
 
 
 def make_signer(ca: Party, kind: KeyKind, name: str = "第一人民医院", **profile: Any) -> Party:
-    """A document signer of ``kind`` issued by ``ca``."""
+    """A document signer of ``kind`` issued by ``ca``, valid since a day ago.
+
+    A day, not the profile's five minutes: tests compare against a moment taken at collection, and a slow
+    run under xdist reaches them more than five minutes later.
+    """
+    profile.setdefault("not_before", datetime.now(UTC) - timedelta(days=1))
     key = generate_key(kind, rsa_bits=2048)
     cert = issue(public_of(key), signer_profile(name, **profile), ca.key, ca.cert)
     return Party(key, (cert, *ca.chain[:-1]))

@@ -73,7 +73,7 @@ def test_validity_dates_are_checked(signers: dict[str, Party], cas: dict[str, Pa
     store = TrustStore([cas["ec"].cert])
     chain = signers["ec"].chain
     assert not store.check(chain, at=NOW + timedelta(days=3650)).trusted
-    check = store.check(chain, at=NOW - timedelta(days=1))
+    check = store.check(chain, at=NOW - timedelta(days=2))
     assert not check.trusted and "not valid before" in check.reason
     expired_ca = make_ca("ec", days=2, not_before=NOW - timedelta(days=5))  # until NOW - 3 days
     signer = make_signer(expired_ca, "ec", not_before=NOW - timedelta(days=4))
