@@ -451,10 +451,10 @@ class TestHttp:
         assert cs["resourceType"] == "CapabilityStatement"
         assert cs["implementation"]["url"] == str(http.base_url).rstrip("/")
 
-    def test_root_redirects_to_metadata(self, server: Server) -> None:
+    def test_root_redirects_to_the_portal(self, server: Server) -> None:
         resp = httpx.get(f"{server.url}/", follow_redirects=False)
-        assert resp.status_code in (302, 307)
-        assert resp.headers["location"].endswith("/fhir/metadata")
+        assert resp.status_code == 303
+        assert resp.headers["location"].endswith("/portal/")
 
     def test_head(self, http: httpx.Client) -> None:
         created = http.post(

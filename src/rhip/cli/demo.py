@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from rhip.bootstrap.settings import Settings
 from rhip.core.errors import ResourceNotFound
 
 console = Console(width=160)  # ids are printed whole, whatever the terminal
@@ -35,13 +37,16 @@ def _password() -> str:
     return secrets.token_urlsafe(9)
 
 
-def demo_accounts() -> None:
-    """Create (or reset) one account per role on the demo region and print them."""
+def make_demo_accounts(settings: Settings, password: Callable[[str], str] | None = None) -> list[DemoAccount]:
+    """Create (or reset the password of) one account per role on the loaded region; the accounts.
+
+    ``password``: the password of each username (default: a fresh random one each run).
+    """
     from rhip.bootstrap.security import identity_config
-    from rhip.cli.main import _platform, _settings
+    from rhip.cli.main import _platform
     from rhip.security.identity.service import IdentityService
 
-    settings = _settings()
+    choose = password or (lambda _username: _password())
     platform = _platform(settings)
     try:
         assert platform.store is not None and platform.parser is not None
@@ -107,20 +112,29 @@ def demo_accounts() -> None:
         ]
         made = []
         for username, role, binding, scope in wanted:
-            password = _password()
+            secret = choose(username)
             if service.accounts.get_user(username) is None:
-                service.accounts.add_user(username, password, role, **binding)  # type: ignore[arg-type]
+                service.accounts.add_user(username, secret, role, **binding)  # type: ignore[arg-type]
             else:
                 try:
-                    service.accounts.reset_password(username, password)
+                    service.accounts.reset_password(username, secret)
                 except ResourceNotFound:
                     continue
-            made.append(DemoAccount(username, role, password, scope))
+            made.append(DemoAccount(username, role, secret, scope))
     finally:
         try:
             trail.close()  # the account changes are security events: in the audit log like any other
         finally:
             db.dispose()
+    return made
+
+
+def demo_accounts() -> None:
+    """Create (or reset) one account per role on the demo region and print them."""
+    from rhip.cli.main import _settings
+
+    settings = _settings()
+    made = make_demo_accounts(settings)
     table = Table(title="demo accounts (演示账号) — sign in at /auth/token (grant_type=password)")
     for column in ("username", "role", "password", "bound to"):
         table.add_column(column)

@@ -49,6 +49,7 @@ from rhip.web.authn import RequestAuthenticator, glass_reason, rate_key
 from rhip.web.hardening import hardening_middleware
 from rhip.web.hl7v3 import hl7v3_routes
 from rhip.web.mllp import V2Listener, start_v2_listener
+from rhip.web.portal import portal_routes
 
 log = logging.getLogger("rhip.web")
 FHIR_CONTENT_TYPE = "application/fhir+json; charset=utf-8"
@@ -112,6 +113,10 @@ _ERROR_CODE = re.compile(rb'"system":"urn:rhip:error-code","code":"(RHIP-[A-Z]+-
 OBSERVED = "rhip.observe"  # scope key of the middleware's per-request record
 
 
+# First path segments of the portal's pages (metrics label them; anything else is "portal").
+PORTAL_AREAS = frozenset({"signin", "signout", "lang", "static", "clinician", "me", "admin"})
+
+
 def _word(segment: str, resource_types: frozenset[str]) -> str:
     if segment in PATH_WORDS or segment in OPERATIONS or segment in resource_types:
         return segment
@@ -129,6 +134,9 @@ def classify(path: str) -> tuple[str, str | None]:
     if parts[0] == "hl7v3":
         group = parts[1] if len(parts) == 2 and parts[1] in V3_GROUPS else ""
         return (f"hl7v3:{group}" if group else "hl7v3"), None
+    if parts[0] == "portal":
+        area = parts[1] if len(parts) > 1 and parts[1] in PORTAL_AREAS else ""
+        return (f"portal:{area}" if area else "portal"), None
     if parts[0] != "fhir":
         return ("/" + parts[0] if parts[0] in PROBES and len(parts) == 1 else "other"), None
     if len(parts) == 1:
@@ -281,7 +289,7 @@ def create_app(
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def home(_: Request) -> Response:
-        return RedirectResponse("/fhir/metadata")
+        return RedirectResponse("/portal/", status_code=303)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -320,6 +328,8 @@ def create_app(
             *hl7v3_routes(
                 hl7v3, max_body_bytes=limit, limiter=limiter, public_base_url=public_root, auth=auth
             ),
+            # The portal's pages run on their own threads: a busy API never holds up a clinician's page.
+            *portal_routes(current, identity, auth, settings, anyio.CapacityLimiter(settings.server.threads)),
             Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
