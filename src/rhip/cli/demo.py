@@ -135,13 +135,13 @@ def demo_accounts() -> None:
 
     settings = _settings()
     made = make_demo_accounts(settings)
-    table = Table(title="demo accounts (演示账号) — sign in at /auth/token (grant_type=password)")
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    table = Table(title=f"demo accounts (演示账号) — sign in to the portal at {base}/portal/")
     for column in ("username", "role", "password", "bound to"):
         table.add_column(column)
     for a in made:
         table.add_row(a.username, a.role, a.password, a.scope)
     console.print(table)
-    base = f"http://{settings.server.host}:{settings.server.port}"
     console.print(
         "a token: curl -s -d grant_type=password -d username=demo-doctor -d password=<its password> "
         f"{base}/auth/token  — then: curl -H 'Authorization: Bearer <access_token>' {base}/fhir/Patient?name=…",

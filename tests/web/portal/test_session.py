@@ -106,3 +106,29 @@ def test_static_files_come_from_the_package(portal_app: Callable[[str | None], T
         assert response.headers["cache-control"].startswith("public")
     assert client.get("/portal/static/v/../core.py").status_code == 404
     assert client.get("/portal/static/v/nothing.js").status_code == 404
+
+
+def test_an_expired_access_token_is_renewed_once_for_racing_requests(
+    portal_app: Callable[[str | None], TestClient],
+) -> None:
+    client = portal_app("demo-cdc")
+    refresh = client.cookies.get("rhip_rt")
+    assert refresh
+    # Two requests of one page, both carrying the same unusable access token and the same refresh token.
+    first, second = portal_app(None), portal_app(None)
+    for racing in (first, second):
+        racing.cookies.set("rhip_at", "expired.or.garbage")
+        racing.cookies.set("rhip_rt", refresh)
+    a = first.get("/portal/", follow_redirects=False)
+    b = second.get("/portal/", follow_redirects=False)
+    assert a.status_code == b.status_code == 303
+    assert a.headers["location"] == b.headers["location"] == "/portal/clinician"
+    set_a = [c for c in a.headers.get_list("set-cookie") if c.startswith("rhip_rt=")]
+    set_b = [c for c in b.headers.get_list("set-cookie") if c.startswith("rhip_rt=")]
+    assert len(set_a) == 1 and set_a == set_b  # one refresh, shared by both requests
+    renewed = set_a[0].split(";")[0].removeprefix("rhip_rt=")
+    assert renewed != refresh  # rotated
+    # The session lives on with the new refresh token (the race was not taken for a stolen token's reuse).
+    later = portal_app(None)
+    later.cookies.set("rhip_rt", renewed)
+    assert later.get("/portal/", follow_redirects=False).headers["location"] == "/portal/clinician"

@@ -9,8 +9,11 @@ exchange use those services' own methods, after :meth:`Portal.require` has check
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -50,6 +53,7 @@ PAGE_CSP = (
     "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
 NO_STORE = {"Cache-Control": "no-store"}
+REFRESH_GRACE_S = 30.0  # how long requests racing a session refresh share its new tokens
 # Roles that may see whole ID numbers and phone numbers on screen (others see them masked).
 UNMASKED_ROLES = frozenset({Role.CLINICIAN, Role.PUBLIC_HEALTH, Role.RESIDENT})
 
@@ -105,6 +109,8 @@ class Portal:
         self.settings = settings
         self.limiter = limiter
         self.messages = Messages.load()
+        self._refreshes: dict[bytes, tuple[float, Mapping[str, Any]]] = {}
+        self._refresh_lock = threading.Lock()
         self.templates = Environment(
             loader=PackageLoader("rhip.web.portal", "templates"),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -141,15 +147,34 @@ class Portal:
                 viewer = None
         if viewer is None and refresh:
             try:
-                issued = self.identity().token(
-                    {"grant_type": "refresh_token", "refresh_token": refresh}, address=address
-                )
+                issued = self._refreshed(refresh, address)
             except Exception:  # an ended session (revoked, reused, expired): sign in again
                 return None
             principal = self.auth.principal(Credentials(issued["access_token"], address))
             viewer = Viewer(principal, lang, csrf, address)
             viewer.set_cookies += session_cookies(issued)
         return viewer
+
+    def _refreshed(self, refresh: str, address: str | None) -> Mapping[str, Any]:
+        """New tokens for a session's refresh token, the same for requests that race with it.
+
+        A page loads its sections in parallel, each with the same expired access token: refreshing the
+        rotated-away token again would look like reuse and end the whole session, so one refresh is shared
+        by the requests that carry the same refresh token within a short grace period.
+        """
+        key = hashlib.sha256(refresh.encode()).digest()
+        now = time.monotonic()
+        with self._refresh_lock:
+            for stale in [k for k, (at, _) in self._refreshes.items() if now - at > REFRESH_GRACE_S]:
+                del self._refreshes[stale]
+            known = self._refreshes.get(key)
+            if known is not None:
+                return known[1]
+            issued = self.identity().token(
+                {"grant_type": "refresh_token", "refresh_token": refresh}, address=address
+            )
+            self._refreshes[key] = (now, issued)
+            return issued
 
     async def signed_in(self, request: Request) -> Viewer:
         """The viewer, or :class:`PortalError` 401 (the page handler redirects to sign-in)."""
@@ -250,12 +275,10 @@ class Portal:
             csrf=viewer.csrf if viewer else (csrf or ""),
             **context,
         )
-        response = HTMLResponse(
+        # The viewer's cookies (a renewed session) are set by guarded(), whatever the handler answers.
+        return HTMLResponse(
             html, status_code=status, headers={**NO_STORE, "Content-Security-Policy": PAGE_CSP}
         )
-        if viewer is not None:
-            self.apply_cookies(response, viewer.set_cookies)
-        return response
 
     def apply_cookies(self, response: Response, cookies: Iterable[tuple[str, str, int | None]]) -> None:
         """Set the session's cookies: HttpOnly, SameSite=Strict, Secure when the portal is served over TLS."""
@@ -379,12 +402,19 @@ def guarded(portal: Portal, handler: Callable[[Request], Any]) -> Callable[[Requ
     """
 
     async def run(request: Request) -> Response:
+        started = time.perf_counter()
         try:
             response: Response = await handler(request)
-            return response
         except (PortalError, RhipError) as exc:
             error = error_of(exc)
             viewer = request.scope.get("rhip.viewer")
-            return portal.failure(request, viewer if isinstance(viewer, Viewer) else None, error)
+            response = portal.failure(request, viewer if isinstance(viewer, Viewer) else None, error)
+        viewer = request.scope.get("rhip.viewer")
+        if isinstance(viewer, Viewer) and viewer.set_cookies:
+            # A renewed session (or a first CSRF token) travels with whatever the page answered.
+            portal.apply_cookies(response, viewer.set_cookies)
+        # The server's own time for the page (bench/portal.py and browsers' developer tools read it).
+        response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+        return response
 
     return run
