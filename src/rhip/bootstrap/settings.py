@@ -156,6 +156,12 @@ class SecuritySettings(BaseModel):
     client_assertion_max_minutes: int = Field(5, ge=1, le=60, description="longest private_key_jwt life")
     lockout_attempts: int = Field(5, ge=1, description="failed sign-ins before an account locks")
     lockout_minutes: int = Field(15, ge=1)
+    signin_attempts_per_minute: float = Field(
+        10.0, gt=0, description="password and client-assertion attempts per address and per account name"
+    )
+    signin_attempt_burst: int = Field(
+        10, ge=1, description="attempts allowed at once before the rate applies"
+    )
     oidc_issuer: str | None = Field(None, description="trust tokens of this external OpenID provider")
     oidc_jwks_url: str | None = Field(None, description="its JWKS (https URL or a file path)")
     oidc_audience: str | None = Field(None, description="audience its tokens must name")

@@ -44,7 +44,7 @@ from rhip.fhir.rest.outcome import dumps, outcome
 from rhip.fhir.rest.service import error_response
 from rhip.security.context import acting_as
 from rhip.security.identity.service import IdentityService
-from rhip.web.auth import auth_routes
+from rhip.web.auth import AttemptThrottle, auth_routes
 from rhip.web.authn import RequestAuthenticator, glass_reason, rate_key
 from rhip.web.hardening import hardening_middleware
 from rhip.web.hl7v3 import hl7v3_routes
@@ -320,16 +320,22 @@ def create_app(
         return doors.hl7v3
 
     public_root = (settings.server.public_base_url or "").rstrip("/").removesuffix("/fhir") or None
+    # One budget of sign-in attempts for the token endpoint and the portal's form.
+    throttle = AttemptThrottle(
+        settings.security.signin_attempts_per_minute, settings.security.signin_attempt_burst
+    )
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
     return Starlette(
         routes=[
             # Their own small thread pool: slow password hashing never holds up the FHIR API.
-            *auth_routes(identity, public_base_url=public_root),
+            *auth_routes(identity, public_base_url=public_root, throttle=throttle),
             *hl7v3_routes(
                 hl7v3, max_body_bytes=limit, limiter=limiter, public_base_url=public_root, auth=auth
             ),
             # The portal's pages run on their own threads: a busy API never holds up a clinician's page.
-            *portal_routes(current, identity, auth, settings, anyio.CapacityLimiter(settings.server.threads)),
+            *portal_routes(
+                current, identity, auth, settings, anyio.CapacityLimiter(settings.server.threads), throttle
+            ),
             Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

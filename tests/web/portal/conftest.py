@@ -48,7 +48,13 @@ class PortalSite:
         """The platform's settings (security on)."""
         return Settings(
             database_url=self.env["RHIP_DATABASE_URL"],
-            security={"enabled": True, "keys_dir": self.env["RHIP_SECURITY__KEYS_DIR"]},
+            security={
+                "enabled": True,
+                "keys_dir": self.env["RHIP_SECURITY__KEYS_DIR"],
+                # Every test signs in: the sign-in throttle is tested in tests/web/test_auth_hardening.py.
+                "signin_attempts_per_minute": 10_000,
+                "signin_attempt_burst": 10_000,
+            },
             log_format="text",
         )
 
@@ -86,6 +92,8 @@ def portal_site(tmp_path_factory: pytest.TempPathFactory) -> PortalSite:
         RHIP_DATABASE_URL=f"sqlite:///{workdir}/rhip.db",
         RHIP_SECURITY__ENABLED="true",
         RHIP_SECURITY__KEYS_DIR=str(workdir / "keys"),
+        RHIP_SECURITY__SIGNIN_ATTEMPTS_PER_MINUTE="10000",
+        RHIP_SECURITY__SIGNIN_ATTEMPT_BURST="10000",
         RHIP_LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
     )
@@ -125,7 +133,12 @@ def portal_app(portal_site: PortalSite) -> Iterator[Callable[[str | None], TestC
         clients.append(first)
 
         def make(username: str | None) -> TestClient:
-            client = TestClient(app, raise_server_exceptions=True)
+            # Each client its own address: sign-in attempts are throttled per address.
+            client = TestClient(
+                app,
+                raise_server_exceptions=True,
+                client=(f"10.0.{len(clients) // 250}.{len(clients) % 250 + 1}", 50000),
+            )
             client.__enter__()
             clients.append(client)
             if username is not None:
@@ -142,10 +155,11 @@ def sign_in(client: TestClient, username: str, password: str | None = None) -> h
     form = client.get("/portal/signin")
     assert form.status_code == 200
     csrf = client.cookies.get("rhip_csrf")
-    return client.post(
+    response: httpx.Response = client.post(
         "/portal/signin",
         data={"username": username, "password": password or password_of(username), "csrf": csrf or ""},
     )
+    return response
 
 
 @dataclass

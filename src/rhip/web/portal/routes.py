@@ -12,6 +12,7 @@ from starlette.routing import Route
 from rhip.bootstrap.container import Platform
 from rhip.bootstrap.settings import Settings
 from rhip.security.identity.service import IdentityService
+from rhip.web.auth import AttemptThrottle
 from rhip.web.authn import RequestAuthenticator
 from rhip.web.portal import admin_directory, admin_operations, clinician, resident
 from rhip.web.portal.assets import asset_routes
@@ -33,8 +34,9 @@ def portal_routes(
     auth: RequestAuthenticator,
     settings: Settings,
     limiter: anyio.CapacityLimiter,
+    throttle: AttemptThrottle | None = None,
 ) -> list[Route]:
-    """Every route of the portal under ``/portal``."""
+    """Every route of the portal under ``/portal`` (``throttle``: the sign-in attempts' budget)."""
     portal = Portal(current, identity, auth, settings, limiter)
 
     async def home(request: Request) -> Response:
@@ -43,7 +45,7 @@ def portal_routes(
         return RedirectResponse(home_of(viewer), status_code=303)
 
     routes = [
-        *session_routes(portal),
+        *session_routes(portal, throttle),
         *asset_routes(),
         Route(PREFIX, guarded(portal, home)),
         Route(PREFIX + "/", guarded(portal, home)),
