@@ -191,8 +191,10 @@ class SecuredRepository:
         decision = next(
             (d for d in scoped.decisions if d.glass), scoped.decisions[0] if scoped.decisions else None
         )
-        # A search's entry names its query and the residents it returned (BALP), not every resource.
-        self._accessed(caller, "search-type", [], patients, decision, query=text, refs=[])
+        # A search's entry names its query, the type searched and the residents it returned (BALP), not
+        # every resource.
+        searched = [(query.resource_type, "", None)]
+        self._accessed(caller, "search-type", [], patients, decision, query=text, refs=searched)
         for d in scoped.decisions:
             self._glass(caller, d, f"{query.resource_type}?{text}")
         return page

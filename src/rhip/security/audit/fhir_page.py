@@ -167,7 +167,19 @@ def public_view(event: bytes, patients: tuple[str, ...]) -> bytes:
         agent.pop("network", None)
         agent.pop("policy", None)
     allowed = {f"Patient/{p}" for p in patients}
-    kept = [e for e in parsed.get("entity", []) if (e.get("what") or {}).get("reference") in allowed]
+    kept: list[dict[str, Any]] = []
+    kinds: list[str] = []
+    for e in parsed.get("entity", []):
+        reference = str((e.get("what") or {}).get("reference") or "")
+        if reference in allowed:
+            kept.append(e)
+        elif reference and e.get("role", {}).get("code") == "4":
+            # Which kinds of data were read (Observation, DocumentReference …), never which resources:
+            # a search's results may be other residents'.
+            kind = reference.partition("/")[0]
+            if kind not in kinds:
+                kinds.append(kind)
+                kept.append({"what": {"type": kind}, "type": e.get("type"), "role": e.get("role")})
     parsed["entity"] = kept
     if not kept:
         del parsed["entity"]
