@@ -16,8 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from rhip.bootstrap.container import Platform
     from rhip.bootstrap.settings import Settings
     from rhip.db.engine import Database
@@ -184,93 +182,25 @@ def show(
 @exchange_app.command("replay")
 def replay(reject_id: Annotated[int, typer.Argument(help="the id `rhip exchange errors` shows")]) -> None:
     """Run a refused message or document through its door again (after a fix); marks it replayed when accepted."""
+    from rhip.bootstrap.replay import ReplayNotAllowed, replay_reject
     from rhip.core.errors import RhipError
-    from rhip.exchange.rejects import RejectStore
 
-    platform, settings = _open()
+    platform, _ = _open()
     try:
-        store = platform.exchange.rejects if platform.exchange is not None else RejectStore(platform.db)
-        reject = store.get(reject_id)
-        if reject.status != "open":
-            console.print(f"[red]reject {reject_id} is {reject.status}, not open[/red]")
-            raise typer.Exit(1)
-        if reject.reason_code.startswith("RHIP-SEC-") or reject.reason_code == "RHIP-V2-0061":
-            # Refused because of who sent it: replayed by the operator it would be stored in the name of an
-            # institution the sender may not speak for.
-            console.print(
-                f"[red]reject {reject_id} was refused because of its sender ({reject.reason_code}); it cannot be"
-                " replayed: the institution resends it over its own authorised connection[/red]"
-            )
-            raise typer.Exit(1)
-        accepted, detail = _REPLAYERS[reject.channel](platform, settings, store, reject)
+        result = replay_reject(platform, reject_id, "rhip exchange replay")
+    except ReplayNotAllowed as exc:
+        console.print(f"[red]{exc.reason}[/red]", markup=True, highlight=False)
+        raise typer.Exit(1) from exc
     except RhipError as exc:
         console.print(f"[red]{exc.code}: {exc.message}[/red]")
         raise typer.Exit(1) from exc
     finally:
         platform.close()
-    if accepted:
-        out.print(f"reject {reject_id} accepted ({detail}); marked replayed", highlight=False)
+    if result.accepted:
+        out.print(f"reject {reject_id} accepted ({result.detail}); marked replayed", highlight=False)
         return
-    out.print(f"reject {reject_id} refused again ({detail})", highlight=False)
+    out.print(f"reject {reject_id} refused again ({result.detail})", highlight=False)
     raise typer.Exit(1)
-
-
-def _resolver(store: RejectStore) -> Callable[[int], None]:
-    return lambda i: store.resolve(i, status="replayed", note="rhip exchange replay")
-
-
-def _replay_v2(
-    platform: Platform, settings: Settings, store: RejectStore, reject: Rejected
-) -> tuple[bool, str]:
-    """An HL7 v2 message through the v2 pipeline (with the platform's master patient index for merges)."""
-    if platform.exchange is None:
-        return False, "the platform was built without its exchange doors"
-    answer = platform.exchange.v2.replay(reject, _resolver(store))
-    if answer.code == "AA":
-        return True, "AA"
-    return False, f"{answer.code} {answer.error_code}: {answer.reason}"
-
-
-def _replay_v3(
-    platform: Platform, settings: Settings, store: RejectStore, reject: Rejected
-) -> tuple[bool, str]:
-    """An HL7 v3 request through the v3 door."""
-    if platform.exchange is None:
-        return False, "the platform was built without its exchange doors"
-    answer = platform.exchange.hl7v3.replay(reject.raw, reject.content_type)
-    if answer.ack_code == "AA":
-        _resolver(store)(reject.id)
-        return True, "AA"
-    return False, f"{answer.ack_code} {answer.error_code}".strip()
-
-
-def _replay_document(
-    platform: Platform, settings: Settings, store: RejectStore, reject: Rejected
-) -> tuple[bool, str]:
-    """A CDA document through the document registry (a refusal is kept again as a new reject)."""
-    if platform.exchange is None:
-        return False, "the platform was built without its exchange doors"
-    receipt = platform.exchange.documents.submit(reject.raw, sender=reject.sender, channel=reject.channel)
-    _resolver(store)(reject.id)
-    return True, f"DocumentReference/{receipt.document_reference_id}"
-
-
-def _replay_bundle(
-    platform: Platform, settings: Settings, store: RejectStore, reject: Rejected
-) -> tuple[bool, str]:
-    """A Provide Document Bundle (MHD) posted again to the FHIR API (its hook checks it again)."""
-    from rhip.fhir.rest.messages import FhirRequest
-
-    answer = platform.fhir.handle(
-        FhirRequest("POST", "", body=reject.raw, headers={"content-type": "application/fhir+json"})
-    )
-    if answer.status < 300:
-        _resolver(store)(reject.id)
-        return True, f"HTTP {answer.status}"
-    return False, f"HTTP {answer.status}: {(answer.body or b'')[:300].decode('utf-8', 'replace')}"
-
-
-_REPLAYERS = {"mllp": _replay_v2, "hl7v3": _replay_v3, "cda": _replay_document, "mhd": _replay_bundle}
 
 
 @exchange_app.command("send")
