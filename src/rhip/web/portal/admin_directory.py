@@ -1,12 +1,19 @@
-"""Portal pages of the operators area: institutions, practitioners, accounts, audit (being built)."""
+"""Portal pages of the operators area (平台管理): institutions and practitioners, users and client
+systems, audit search. Every page is the administrator's only; changes go through the platform's FHIR
+service or its identity service acting as the administrator, so validation, security and audit apply."""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
+from rhip.web.portal import admin_dir_accounts, admin_dir_audit, admin_dir_institutions
 from rhip.web.portal.core import Portal
 
 
 def routes(portal: Portal) -> list[Route]:
     """The area's routes."""
-    return []
+    return [
+        *admin_dir_institutions.routes(portal),
+        *admin_dir_accounts.routes(portal),
+        *admin_dir_audit.routes(portal),
+    ]
