@@ -11,7 +11,7 @@ DEMO_YEARS ?= 1
 DEMO_START ?= $(shell date -d '-$(DEMO_YEARS) year' +%Y-%m-%d 2>/dev/null || echo 2025-11-01)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo synth serve test lint typecheck unit bench bench-empi bench-deps bench-postgres clean
+.PHONY: install demo synth serve test lint typecheck unit browser-deps bench bench-empi bench-deps bench-postgres clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "rhip needs Python 3.11 or newer on PATH" >&2; exit 1; }
@@ -52,8 +52,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+## the portal's browser tests drive Debian's Chromium (never Playwright's downloads); a CJK font for its screenshots
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing chromium and a CJK font for the browser tests"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei >/dev/null; \
+		else echo "the browser tests need /usr/bin/chromium and a CJK font (apt-get install chromium fonts-wqy-microhei); without Chromium they are skipped"; fi; \
+	fi
 
 ## make bench: the benchmarks of docs/performance.md and docs/empi.md (SQLite; `make bench-postgres` for PostgreSQL)
 bench: $(STAMP) bench-deps
@@ -62,6 +72,8 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/synth.py
 	$(BIN)/python bench/empi_accuracy.py
 	$(BIN)/python bench/empi_speed.py
+	$(BIN)/python bench/authz.py
+	$(BIN)/python bench/portal.py
 
 ## make bench-empi: the resident index's accuracy (against Splink, on the synthetic region and FEBRL) and speed
 bench-empi: $(STAMP) bench-deps

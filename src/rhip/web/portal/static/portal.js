@@ -1,5 +1,6 @@
 // rhip portal: the CSRF header on htmx requests, and plotly charts declared in data-figure attributes
-// (the page policy allows no inline scripts).
+// (the page policy allows no inline scripts). Charts have no mode bar: its buttons inside an element of
+// role img are nested controls to a screen reader, and one of them links off-site.
 (function () {
   "use strict";
   function csrf() {
@@ -12,7 +13,7 @@
       if (el.dataset.drawn) { return; }
       var fig = JSON.parse(el.dataset.figure);
       var layout = Object.assign({ margin: { l: 48, r: 16, t: 32, b: 40 }, autosize: true }, fig.layout || {});
-      Plotly.newPlot(el, fig.data || [], layout, { responsive: true, displaylogo: false });
+      Plotly.newPlot(el, fig.data || [], layout, { responsive: true, displaylogo: false, displayModeBar: false });
       el.dataset.drawn = "1";
     });
   }
