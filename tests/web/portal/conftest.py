@@ -132,13 +132,10 @@ def portal_app(portal_site: PortalSite) -> Iterator[Callable[[str | None], TestC
     with TestClient(app) as first:
         clients.append(first)
 
-        def make(username: str | None) -> TestClient:
-            # Each client its own address: sign-in attempts are throttled per address.
-            client = TestClient(
-                app,
-                raise_server_exceptions=True,
-                client=(f"10.0.{len(clients) // 250}.{len(clients) % 250 + 1}", 50000),
-            )
+        def make(username: str | None, address: str | None = None) -> TestClient:
+            # Each client its own address unless told (sign-in attempts are throttled per address).
+            own = f"10.0.{len(clients) // 250}.{len(clients) % 250 + 1}"
+            client = TestClient(app, raise_server_exceptions=True, client=(address or own, 50000))
             client.__enter__()
             clients.append(client)
             if username is not None:

@@ -115,7 +115,8 @@ def test_an_expired_access_token_is_renewed_once_for_racing_requests(
     refresh = client.cookies.get("rhip_rt")
     assert refresh
     # Two requests of one page, both carrying the same unusable access token and the same refresh token.
-    first, second = portal_app(None), portal_app(None)
+    # (one browser: one address; a copied refresh token used from elsewhere is not given the tokens)
+    first, second = portal_app(None, "10.9.9.9"), portal_app(None, "10.9.9.9")  # type: ignore[call-arg]
     for racing in (first, second):
         racing.cookies.set("rhip_at", "expired.or.garbage")
         racing.cookies.set("rhip_rt", refresh)
@@ -129,6 +130,40 @@ def test_an_expired_access_token_is_renewed_once_for_racing_requests(
     renewed = set_a[0].split(";")[0].removeprefix("rhip_rt=")
     assert renewed != refresh  # rotated
     # The session lives on with the new refresh token (the race was not taken for a stolen token's reuse).
-    later = portal_app(None)
+    later = portal_app(None, "10.9.9.9")  # type: ignore[call-arg]
     later.cookies.set("rhip_rt", renewed)
     assert later.get("/portal/", follow_redirects=False).headers["location"] == "/portal/clinician"
+
+
+def test_a_refresh_race_from_another_address_is_not_given_the_tokens(
+    portal_app: Callable[[str | None], TestClient],
+) -> None:
+    client = portal_app("demo-cdc")
+    refresh = client.cookies.get("rhip_rt")
+    assert refresh
+    owner, thief = portal_app(None, "10.7.7.7"), portal_app(None, "10.8.8.8")  # type: ignore[call-arg]
+    for c in (owner, thief):
+        c.cookies.set("rhip_at", "expired.or.garbage")
+        c.cookies.set("rhip_rt", refresh)
+    assert owner.get("/portal/", follow_redirects=False).headers["location"] == "/portal/clinician"
+    # The copied token, used again from elsewhere: reuse, so the session ends (sign in again).
+    assert "/portal/signin" in thief.get("/portal/", follow_redirects=False).headers["location"]
+
+
+def test_sign_out_without_its_csrf_token_is_refused_not_an_error(
+    portal_app: Callable[[str | None], TestClient],
+) -> None:
+    visitor = portal_app(None)
+    assert visitor.post("/portal/signout", data={"csrf": "forged"}).status_code == 403
+    client = portal_app("demo-stats")
+    assert client.post("/portal/signout", data={"csrf": "forged"}).status_code == 403
+    assert client.get("/portal/", follow_redirects=False).headers["location"] == "/portal/admin/health"
+
+
+def test_sign_out_forgets_break_the_glass_reasons(portal_app: Callable[[str | None], TestClient]) -> None:
+    client = portal_app("demo-doctor")
+    client.cookies.set("rhip_glass_abc", "sealed-reason", domain="testserver.local")
+    csrf = client.cookies.get("rhip_csrf") or ""
+    out = client.post("/portal/signout", data={"csrf": csrf}, follow_redirects=False)
+    cleared = [c for c in out.headers.get_list("set-cookie") if c.startswith("rhip_glass_abc=")]
+    assert cleared and ("Max-Age=0" in cleared[0] or "expires=" in cleared[0].lower())

@@ -162,7 +162,8 @@ class Portal:
         rotated-away token again would look like reuse and end the whole session, so one refresh is shared
         by the requests that carry the same refresh token within a short grace period.
         """
-        key = hashlib.sha256(refresh.encode()).digest()
+        # Keyed by the address too: a copied refresh token presented from elsewhere is not given the tokens.
+        key = hashlib.sha256(f"{address}\n{refresh}".encode()).digest()
         now = time.monotonic()
         with self._refresh_lock:
             for stale in [k for k, (at, _) in self._refreshes.items() if now - at > REFRESH_GRACE_S]:

@@ -25,12 +25,14 @@ from rhip.web.portal.core import (
     Portal,
     PortalError,
     Viewer,
+    guarded,
     home_of,
     session_cookies,
 )
 from rhip.web.portal.i18n import LANG_COOKIE, LANGUAGES, language
 
 FORM_LIMIT = 64 * 1024
+GLASS_COOKIE_PREFIX = "rhip_glass"  # break-the-glass reasons (rhip.web.portal.clinician_glass)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -114,7 +116,10 @@ def session_routes(portal: Portal, throttle: AttemptThrottle | None = None) -> l
                     lambda token=token: portal.identity().revoke({"token": token}, address=address)  # type: ignore[misc]
                 )
         response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
-        for name in (ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE):
+        # The session's cookies, and break-the-glass reasons stated in it (they must not outlive it on a
+        # shared workstation).
+        glass = [name for name in request.cookies if name.startswith(GLASS_COOKIE_PREFIX)]
+        for name in (ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE, *glass):
             response.delete_cookie(name, path="/")
         return response
 
@@ -130,6 +135,6 @@ def session_routes(portal: Portal, throttle: AttemptThrottle | None = None) -> l
     return [
         Route(f"{PREFIX}/signin", signin_page, methods=["GET"]),
         Route(f"{PREFIX}/signin", signin, methods=["POST"]),
-        Route(f"{PREFIX}/signout", signout, methods=["POST"]),
+        Route(f"{PREFIX}/signout", guarded(portal, signout), methods=["POST"]),
         Route(f"{PREFIX}/lang", switch_language, methods=["GET"]),
     ]
