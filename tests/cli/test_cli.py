@@ -380,3 +380,14 @@ def test_import_refuses_an_unmigrated_database(cli: Cli, tmp_path: Path) -> None
     result = cli("import", str(data))
     assert result.returncode == 2, output(result)
     assert "rhip db upgrade" in output(result)
+
+
+def test_import_may_allow_refusals(migrated: Cli, tmp_path: Path) -> None:
+    data = write_ndjson(
+        tmp_path / "mixed.ndjson",
+        [patient("ok-1", "王", "秀英", "110101198001010011"), {"id": "no-type"}],
+    )
+    result = migrated("import", str(data), "--allow-refused")
+    text = output(result)
+    assert result.returncode == 0, text  # (make demo loads a region with a few refusals on purpose)
+    assert "1 rejected" in text

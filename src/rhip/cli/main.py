@@ -191,8 +191,9 @@ def serve(
     settings = _settings()
     _require_schema(settings)
     scheme = "https" if settings.server.tls_cert else "http"
+    root = f"{scheme}://{settings.server.host}:{settings.server.port}"
     console.print(
-        f"rhip {__version__} serving on {scheme}://{settings.server.host}:{settings.server.port}/fhir "
+        f"rhip {__version__} serving the portal on {root}/portal/ and FHIR on {root}/fhir "
         f"({settings.database_url.split('://', 1)[0]}, {settings.server.workers} worker(s))"
     )
     mllp = settings.exchange.mllp
@@ -230,9 +231,17 @@ def import_(
             "one process), so each institution's documents must be in one file"
         ),
     ] = False,
+    allow_refused: Annotated[
+        bool,
+        typer.Option(
+            "--allow-refused",
+            help="exit 0 even when some items were refused (they are reported; refused documents are kept "
+            "for replay: rhip exchange errors)",
+        ),
+    ] = False,
 ) -> None:
     """Import FHIR resources (NDJSON, resources, Bundles) or CDA documents (.xml, folders, zips of them),
-    reporting what was rejected and why."""
+    reporting what was rejected and why (exit status 1 when anything was, unless --allow-refused)."""
     from rhip.documents.bulk import DOCUMENT_SUFFIXES, document_files
     from rhip.fhir.bulk import ImportSummary, importable_files
 
@@ -242,7 +251,15 @@ def import_(
     # A .xml or .zip file, or a folder holding such files and no FHIR ones, is a delivery of CDA documents.
     cda = path.suffix.lower() in DOCUMENT_SUFFIXES if path.is_file() else not importable_files(path)
     if cda and document_files(path):
-        _import_cda(path, link=link, exclusive=exclusive, jobs=jobs, only=only, summary_json=summary_json)
+        _import_cda(
+            path,
+            link=link,
+            exclusive=exclusive,
+            jobs=jobs,
+            only=only,
+            summary_json=summary_json,
+            allow_refused=allow_refused,
+        )
         return
     files = list(only) if only else importable_files(path)
     with Progress(
@@ -285,7 +302,8 @@ def import_(
             console.print(f"  {n:6d}  {reason}")
         for r in summary.rejected[:20]:
             console.print(f"  {r.source}:{r.line} {r.resource_type}: {r.code} {r.reason}")
-        raise typer.Exit(1)
+        if not allow_refused:
+            raise typer.Exit(1)
 
 
 def _import_files(
@@ -315,6 +333,7 @@ def _import_cda(
     jobs: int,
     only: list[Path] | None,
     summary_json: Path | None,
+    allow_refused: bool = False,
 ) -> None:
     """Register the CDA documents of a folder, zip or .xml file (50 per transaction, ``jobs`` processes)."""
     from rhip.documents.bulk import ImportCounts, document_files
@@ -343,7 +362,8 @@ def _import_cda(
         for code, n in counts.reasons.most_common(10):
             console.print(f"  {n:6d}  {code}")
         console.print("refused documents are kept: rhip exchange errors --channel cda")
-        raise typer.Exit(1)
+        if not allow_refused:
+            raise typer.Exit(1)
 
 
 def _import_cda_files(
