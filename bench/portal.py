@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How fast the portal's pages are: server time per page, p50/p95/p99, on the demo-size region.
 
-The region is ``make demo``'s (5,000 residents, one year of care ending today; FHIR only), generated and
+The region is ``make demo``'s (5,000 residents, one year of care ending today; FHIR and CDA documents), generated and
 loaded once under var/bench/portal. The demo accounts are made with known passwords, ``rhip serve`` starts
 with the security layer on, and each account signs in through the sign-in form (/portal/signin) with httpx.
 A resident with about 500 resources (encounters and observations at the demo clinician's hospital, so the
@@ -58,10 +58,10 @@ def cli(env: dict[str, str], *args: str) -> str:
 
 def prepare(people: int, env: dict[str, str], url: str) -> None:
     """Generate and load the demo-size region once (kept under var/bench/portal)."""
-    marker = WORK / f"loaded-{people}"
+    marker = WORK / f"loaded-{people}-cda"
     if marker.exists():
         return
-    region = WORK / f"region-{people}"
+    region = WORK / f"region-{people}-cda"
     start = (date.today() - timedelta(days=365)).isoformat()
     if not (region / "manifest.json").exists():
         cli(
@@ -76,11 +76,12 @@ def prepare(people: int, env: dict[str, str], url: str) -> None:
             "--start",
             start,
             "--formats",
-            "fhir",
+            "fhir,cda",
         )
     reset_database(url)
     started = time.perf_counter()
     cli(env, "import", str(region / "fhir"), "--jobs", "2")
+    cli(env, "import", str(region / "cda"), "--allow-refused")
     print(f"loaded the region in {time.perf_counter() - started:.0f} s")
     marker.touch()
 
