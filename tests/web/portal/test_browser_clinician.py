@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rhip.security.masking import mask_id_number
+
 from .browser import Tab, Ui, shared_ui
 from .conftest import PortalSite, RunningPortal
 
@@ -46,8 +48,13 @@ def test_find_a_resident_by_id_number(ui: Ui) -> None:
         links = tab.page.locator("table#residents a.resident")
         assert links.count() >= 1
         assert links.first.get_attribute("href") == f"/portal/clinician/patient/{resident.id}"
-        # A clinician may see whole ID numbers: the row shows the number searched for.
-        assert resident.id_number in tab.page.locator("table#residents").inner_text()
+        # Results are masked whatever the role (a name search must not list a region's ID numbers);
+        # the record page, which the policy lets the clinician open, shows the whole number.
+        listed = tab.page.locator("table#residents").inner_text()
+        assert mask_id_number(resident.id_number) in listed and resident.id_number not in listed
+        links.first.click()
+        tab.page.wait_for_load_state()
+        assert resident.id_number in tab.page.locator("main").inner_text()
 
 
 def test_open_the_record(ui: Ui) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import html
 import json
 import re
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +21,11 @@ from rhip.empi import queries as empi_queries
 from rhip.empi.normalize.chinese import pinyin_of
 from rhip.security.audit import queries as audit_queries
 from rhip.security.context import acting_as
+from rhip.security.masking import mask_id_number, mask_phone
 from rhip.security.principal import platform_principal
 from rhip.web.portal.record_shape import local_time
 
-from .conftest import PortalSite
+from .conftest import PortalSite, password_of
 
 ID_SYSTEM = "urn:oid:2.16.156.10011.1.3"
 INSTITUTION_CODE = "urn:oid:2.16.156.10011.1.5"
@@ -185,16 +188,47 @@ def test_doctor_finds_a_resident_by_pinyin(doctor: TestClient, cast: Cast) -> No
     assert _name(cast.cared) in page.text, spoken
 
 
-def test_doctor_finds_a_resident_by_id_number_and_sees_it_whole(doctor: TestClient, cast: Cast) -> None:
+def _results(page: str) -> str:
+    found = re.search(r'<table id="residents">.*?</table>', page, re.S)
+    assert found, "no table#residents"
+    return found.group(0)
+
+
+def test_doctor_finds_a_resident_by_id_number_and_sees_it_whole_on_the_record(
+    doctor: TestClient, cast: Cast
+) -> None:
     number = _id_number(cast.cared)
     page = doctor.get("/portal/clinician", params={"q": number})
     assert page.status_code == 200
     assert "按身份证号" in page.text
     assert _name(cast.cared) in page.text
-    assert number in page.text  # clinicians see whole ID numbers
+    assert number not in _results(page.text) and mask_id_number(number) in _results(page.text)
     links = _result_links(page.text)
     assert len(links) == 1  # the person's records are one row
     assert links[0] == cast.cared["id"] or links[0] in page.text
+    record = doctor.get(f"/portal/clinician/patient/{cast.cared['id']}")
+    assert record.status_code == 200 and number in record.text  # clinicians see whole ID numbers there
+
+
+def test_search_results_mask_id_numbers_and_phones(doctor: TestClient, cast: Cast) -> None:
+    """A name finds residents the clinician may have no relationship with: their numbers stay masked."""
+    number = _id_number(cast.cared)
+    phone = next(t["value"] for t in cast.cared["telecom"] if t["system"] == "phone")
+    for query in (_name(cast.cared), _name(cast.stranger)):
+        table = _results(doctor.get("/portal/clinician", params={"q": query}).text)
+        numbers = re.findall(r"\d{17}[\dX]", table)
+        phones = re.findall(r"1\d{10}", table)
+        assert not numbers and not phones, query
+    table = _results(doctor.get("/portal/clinician", params={"q": _name(cast.cared)}).text)
+    assert mask_id_number(number) in table and mask_phone(phone) in table
+
+
+@pytest.mark.parametrize("query", ["张", " 张 ", "z"])
+def test_a_search_needs_two_characters(doctor: TestClient, query: str) -> None:
+    page = doctor.get("/portal/clinician", params={"q": query})
+    assert page.status_code == 200
+    assert 'id="query-too-short"' in page.text and "至少输入2个字符" in page.text
+    assert 'id="residents"' not in page.text
 
 
 def test_doctor_finds_a_resident_by_phone(doctor: TestClient, cast: Cast) -> None:
@@ -402,6 +436,61 @@ def test_public_health_cannot_break_the_glass(cdc: TestClient, cast: Cast) -> No
     assert "只有医生可以紧急调阅" in answer.text
 
 
+def test_nothing_of_a_record_shows_without_a_relationship(doctor: TestClient, cast: Cast) -> None:
+    """Every section and the document page pass the record's door: the holders (institutions and MRNs) and
+    the rest of a resident the doctor has no relationship with stay closed without the glass."""
+    pid = cast.stranger["id"]
+    doctor.cookies.delete(f"rhip_glass_{pid}")
+    assert doctor.get(f"/portal/clinician/patient/{pid}").status_code == 403
+    for name in ("vitals", "timeline", "labs", "documents", "holders"):
+        plain = doctor.get(f"/portal/clinician/patient/{pid}/section/{name}")
+        assert plain.status_code == 403, name
+        fragment = doctor.get(
+            f"/portal/clinician/patient/{pid}/section/{name}", headers={"HX-Request": "true"}
+        )
+        assert fragment.status_code == 200 and 'class="alert"' in fragment.text, name
+        assert "<table" not in fragment.text and "<tr>" not in fragment.text, name
+        assert "当前档案" not in fragment.text and 'class="institution"' not in fragment.text, name
+    document = doctor.get(f"/portal/clinician/patient/{pid}/document/no-such-document")
+    assert document.status_code == 403 and 'id="glass-form"' in document.text
+    assert f'action="/portal/clinician/patient/{pid}/glass"' in document.text
+
+
+@pytest.mark.parametrize("pid", ["a%20b", "a;b=c", "%E7%97%85%E4%BA%BA", "x" * 65])
+def test_a_patient_id_that_is_not_a_fhir_id_is_not_found(doctor: TestClient, pid: str) -> None:
+    csrf = doctor.cookies.get("rhip_csrf") or ""
+    glass = doctor.post(
+        f"/portal/clinician/patient/{pid}/glass", data={"reason": "急诊抢救需要", "csrf": csrf}
+    )
+    assert glass.status_code == 404
+    for path in ("", "/section/holders", "/document/d1"):
+        assert doctor.get(f"/portal/clinician/patient/{pid}{path}").status_code == 404, path
+    ok = doctor.get("/portal/clinician/patient/p1/document/a%20b")
+    assert ok.status_code == 404
+
+
+def test_the_glass_belongs_to_its_session(
+    doctor: TestClient, cast: Cast, portal_site: PortalSite, portal_app: Callable[[str | None], TestClient]
+) -> None:
+    """The seal's key is a file every worker reads; a glass cookie of an earlier session does not open the
+    record in another."""
+    key = Path(portal_site.env["RHIP_SECURITY__KEYS_DIR"]) / "portal-seal.key"
+    pid = cast.stranger["id"]
+    csrf = doctor.cookies.get("rhip_csrf") or ""
+    opened = doctor.post(
+        f"/portal/clinician/patient/{pid}/glass", data={"reason": "急诊抢救需要", "csrf": csrf}
+    )
+    assert opened.status_code == 200 and 'id="summary"' in opened.text
+    assert len(key.read_bytes()) == 32 and stat.S_IMODE(key.stat().st_mode) == 0o600
+    sealed = doctor.cookies.get(f"rhip_glass_{pid}")
+    assert sealed
+    later = portal_app("demo-doctor")  # the same account, another session
+    later.cookies.set(f"rhip_glass_{pid}", sealed)
+    refused = later.get(f"/portal/clinician/patient/{pid}")
+    assert refused.status_code == 403 and 'id="glass-form"' in refused.text
+    assert doctor.get(f"/portal/clinician/patient/{pid}").status_code == 200
+
+
 # -- who may use the workbench ---------------------------------------------------------------------------
 
 
@@ -433,3 +522,40 @@ def test_public_health_reads_records_of_its_district_without_the_glass(cdc: Test
     other = cdc.get(f"/portal/clinician/patient/{cast.stranger['id']}")
     assert other.status_code in (200, 403)
     assert "glass-form" not in other.text  # public health never breaks the glass
+
+
+def test_a_residents_own_search_reaches_the_records_the_index_links(
+    portal_site: PortalSite, portal_app: Callable[[str | None], TestClient]
+) -> None:
+    """record.person gives a resident bound to one record the Patients their own search reaches: that must
+    be the resident index's links of the record (the security layer's scope), nothing grouped by ID number."""
+    platform = build_platform(portal_site.settings())
+    try:
+        pid = portal_site.resident_patient
+        with acting_as(platform_principal("test")):
+            assert platform.empi is not None
+            golden = empi_queries.master_of(platform.empi, pid)
+        linked = {pid} | {
+            str(link["other"]["reference"]).removeprefix("Patient/") for link in golden.get("link", [])
+        }
+    finally:
+        platform.close()
+    client = portal_app(None)
+    issued = client.post(
+        "/auth/token",
+        data={
+            "grant_type": "password",
+            "username": "demo-resident",
+            "password": password_of("demo-resident"),
+        },
+    )
+    assert issued.status_code == 200, issued.text
+    headers = {"Authorization": f"Bearer {issued.json()['access_token']}", "Accept": "application/fhir+json"}
+    found = client.get("/fhir/Patient", params={"_elements": "id", "_count": "100"}, headers=headers)
+    assert found.status_code == 200, found.text
+    ids = {
+        e["resource"]["id"]
+        for e in found.json().get("entry", [])
+        if e.get("search", {}).get("mode", "match") == "match"
+    }
+    assert ids == linked

@@ -1,9 +1,11 @@
 """The clinician workbench (医生工作台): find a resident, read their cross-institution record (调阅), open
 their documents, and break the glass when there is no care relationship.
 
-The record page answers with the summary (its first search is the record's door: a 403 without a care
-relationship shows the break-the-glass form to clinicians); vitals, timeline, labs, documents and the
-institutions holding records load as htmx fragments so the first response stays fast.
+The record page answers with the summary; vitals, timeline, labs, documents and the institutions holding
+records load as htmx fragments so the first response stays fast. The page, each section and each document
+first pass the record's door (:func:`record.door`, a search the policy gates by care relationship, consent
+or break-the-glass): without one, nothing of the record shows — a 403 gives clinicians the break-the-glass
+form (a section, the refusal in place). Patient and document ids in paths are FHIR ids (404 otherwise).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from rhip.core.ids import is_valid_fhir_id
 from rhip.security.principal import Role
 from rhip.web.portal import record
-from rhip.web.portal.clinician_glass import clean_reason, glass_cookie, glass_reason
-from rhip.web.portal.clinician_search import MAX_QUERY, find_residents
+from rhip.web.portal.clinician_glass import clean_reason, glass_cookie, glass_reason, seal_key, stale_glass
+from rhip.web.portal.clinician_search import MAX_QUERY, MIN_QUERY, find_residents
 from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
 from rhip.web.portal.record_charts import bp_figure, lab_figure
 
@@ -39,26 +42,43 @@ def routes(portal: Portal) -> list[Route]:
         portal.require(viewer, *ROLES)
         return viewer
 
+    def path_id(request: Request, name: str) -> str:
+        """A FHIR id from the path (a patient's, a document's); 404 for anything else."""
+        value = str(request.path_params[name])
+        if not is_valid_fhir_id(value):
+            raise PortalError(404, "error.not_found")
+        return value
+
+    async def patient_viewer(request: Request) -> tuple[Viewer, str]:
+        """The viewer and the patient id of the path, the glass reason stated for that patient applied."""
+        viewer = await viewer_of(request)
+        pid = path_id(request, "pid")
+        viewer.glass = glass_reason(request, viewer, pid, key=seal_key(portal))
+        return viewer, pid
+
     async def search_page(request: Request) -> Response:
         """The search box and the residents it finds."""
         viewer = await viewer_of(request)
         query = request.query_params.get("q", "").strip()[:MAX_QUERY]
         kind, rows = "", list[dict[str, Any]]()
-        if query:
+        # One character (a surname) would list half the region: at least two are asked for.
+        short = bool(query) and len("".join(query.split())) < MIN_QUERY
+        if query and not short:
             kind, rows = await portal.run(viewer, lambda: find_residents(portal, query))
+        # ID numbers and phones in the list are always masked: whole numbers only on a record page the
+        # viewer may open.
         return portal.page(
             viewer, "clinician/search.html", active=AREA, here=request.url.path, query=query, kind=kind,
-            rows=rows, unmasked=viewer.sees_whole_ids(),
+            rows=rows, short=short,
         )  # fmt: skip
 
     async def record_page(request: Request) -> Response:
         """The resident's record: header, summary, and the sections as fragments."""
-        viewer = await viewer_of(request)
-        pid = request.path_params["pid"]
-        viewer.glass = glass_reason(request, viewer, pid)
+        viewer, pid = await patient_viewer(request)
 
         def load() -> tuple[record.Person, dict[str, Any]]:
             who = record.person(portal, pid)
+            record.door(portal, who)
             return who, record.summary(portal, who)
 
         try:
@@ -81,28 +101,29 @@ def routes(portal: Portal) -> list[Route]:
     async def glass(request: Request) -> Response:
         """The stated reason for breaking the glass: remembered 30 minutes for this patient."""
         viewer = await viewer_of(request)
+        pid = path_id(request, "pid")
         form = await request.form(max_fields=5, max_part_size=FORM_LIMIT)
         await portal.check_csrf(request, viewer, form)
-        pid = request.path_params["pid"]
         if viewer.role is not Role.CLINICIAN:
             raise PortalError(403, "error.forbidden", words(viewer, "clin.glass.clinicians_only"))
         reason = clean_reason(str(form.get("reason", "")))
         if reason is None:
             return glass_form(request, viewer, pid, error="clin.glass.too_short", status=400)
         response = RedirectResponse(f"{base}/patient/{pid}", status_code=303)
-        portal.apply_cookies(response, [*viewer.set_cookies, glass_cookie(viewer, pid, reason)])
+        sealed = glass_cookie(viewer, pid, reason, key=seal_key(portal))
+        portal.apply_cookies(response, [*viewer.set_cookies, *stale_glass(request, keep=pid), sealed])
         return response
 
     async def section(request: Request) -> Response:
         """One section of the record (an htmx fragment)."""
-        viewer = await viewer_of(request)
-        pid, name = request.path_params["pid"], request.path_params["name"]
+        viewer, pid = await patient_viewer(request)
+        name = request.path_params["name"]
         if name not in SECTIONS:
             raise PortalError(404, "error.not_found")
-        viewer.glass = glass_reason(request, viewer, pid)
 
         def load() -> dict[str, Any]:
             who = record.person(portal, pid)
+            record.door(portal, who)  # nothing of the record without a relationship, consent or glass
             if name == "vitals":
                 found = record.vitals(portal, who)
                 figure = bp_figure(
@@ -135,12 +156,12 @@ def routes(portal: Portal) -> list[Route]:
 
     async def document_page(request: Request) -> Response:
         """One of the resident's documents, its CDA rendered as HTML."""
-        viewer = await viewer_of(request)
-        pid, doc = request.path_params["pid"], request.path_params["doc"]
-        viewer.glass = glass_reason(request, viewer, pid)
+        viewer, pid = await patient_viewer(request)
+        doc = path_id(request, "doc")
 
         def load() -> tuple[record.Person, dict[str, Any]]:
             who = record.person(portal, pid)
+            record.door(portal, who)
             return who, record.document(portal, who, doc)
 
         try:

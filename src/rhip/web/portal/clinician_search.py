@@ -5,6 +5,9 @@
 - other digits: the resident health-card number (居民健康卡号, system 1.19), else any identifier (an MRN);
 - latin letters: the full name in pinyin (the resident index's ``pinyin`` parameter, spaces ignored);
 - anything else: the name (``name``, characters).
+
+A query needs :data:`MIN_QUERY` characters (the page checks). The rows list ID numbers and phones, which the
+page always shows masked: a name finds residents the clinician may have no relationship with.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ PHONE = re.compile(r"^1\d{10}$")
 DIGITS = re.compile(r"^\d{4,30}$")
 PINYIN = re.compile(r"^[A-Za-z][A-Za-z ']{0,63}$")
 MAX_QUERY = 64
+MIN_QUERY = 2  # characters (spaces aside): one is a surname, too broad a search
 RESULTS = 50
 
 

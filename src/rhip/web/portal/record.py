@@ -16,6 +16,7 @@ from typing import Any
 
 from rhip.security.context import maybe_principal
 from rhip.security.operations import ADMINS, OPERATION_ROLES
+from rhip.security.principal import Role
 from rhip.web.portal.core import Portal, PortalError
 from rhip.web.portal.record_shape import (
     ID_NUMBER_SYSTEM,
@@ -36,6 +37,7 @@ LAB_COUNT = 500
 VITAL_COUNT = 200
 DOCUMENT_COUNT = 200
 SUMMARY_COUNT = 200
+LINKED_COUNT = 100  # a resident's records at every institution
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,13 @@ def may_invoke(operation: str) -> bool:
 
 
 def person(portal: Portal, patient_id: str) -> Person:
-    """The resident of ``patient_id`` with every record of theirs (resident index links; else the records
-    that carry the same ID number). 404 when the viewer cannot see the Patient at all."""
+    """The resident of ``patient_id`` with every record of theirs, as the resident index links them. 404 when
+    the viewer cannot see the Patient at all.
+
+    Records are grouped by the index's links only, never by a shared ID number (a newborn registered under a
+    parent's number is another person). When the viewer may not ask the index, the page shows the record
+    asked for; a resident bound to one record sees the records the security layer links to it.
+    """
     patient = portal.fhir("GET", f"Patient/{patient_id}", missing_ok=True)
     if patient is None:
         raise PortalError(404, "error.not_found")
@@ -121,17 +128,30 @@ def person(portal: Portal, patient_id: str) -> Person:
     if golden is not None:
         records += [ref_id(link.get("other")) for link in golden.get("link") or ()]
     else:
-        number = identifier(patient, ID_NUMBER_SYSTEM)
-        if number:
-            try:
-                same = portal.search(
-                    "Patient", identifier=f"{ID_NUMBER_SYSTEM}|{number}", _elements="id", _count=50
-                )
-                records += [str(p.get("id", "")) for p in same]
-            except PortalError as exc:
-                if exc.status != 403:
-                    raise
+        records += own_linked_records(portal, patient_id)
     return Person(patient, tuple(dict.fromkeys(r for r in records if r)), golden)
+
+
+def own_linked_records(portal: Portal, patient_id: str) -> list[str]:
+    """A resident's other records of themselves (inside ``portal.run``): when their account is bound to this
+    one record only, the Patients their searches reach are exactly the resident index's links of it (the
+    security layer's scope). With several bound records (a parent with children) they cannot be told apart
+    without the index: none. Other roles: none."""
+    principal = maybe_principal()
+    if principal is None or principal.role is not Role.RESIDENT:
+        return []
+    bound = tuple(dict.fromkeys(p for p in principal.patients if p))
+    if bound != (patient_id,):
+        return []
+    found = portal.search("Patient", _elements="id", _count=LINKED_COUNT)
+    return [str(p.get("id", "")) for p in found]
+
+
+def door(portal: Portal, who: Person) -> None:
+    """The record's door, passed before anything of it is shown (a page, a section, a document): a search the
+    policy gates by care relationship, consent or break-the-glass over every record of the person; the 403
+    without one asks for the break-the-glass reason. A count: nothing of the record is read."""
+    portal.fhir("GET", "Encounter", [("patient", who.refs), ("_summary", "count")])
 
 
 def summary(portal: Portal, who: Person) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""Plotly figures (plain dicts, drawn by portal.js from ``data-figure``) of a resident's record."""
+"""Plotly figures (plain dicts, drawn by portal.js from ``data-figure``) of a resident's record.
+
+Plotly renders a subset of HTML in its strings (``<a href>``, ``<b>`` …): every text that goes into a
+figure (titles, trace names, axis titles, hover text) passes :func:`plain` first, so a lab name or a title
+an institution sent shows as the text it is.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,17 @@ VALUE_COLOUR = "#0969da"
 RANGE_COLOUR = "rgba(26, 127, 55, 0.12)"
 
 
+def plain(text: object) -> str:
+    """``text`` with ``&``, ``<`` and ``>`` escaped as HTML entities (plotly shows them as the characters)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _layout(title: str, y_title: str, height: int = 280) -> dict[str, Any]:
     return {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": {"text": plain(title), "font": {"size": 14}},
         "height": height,
         "xaxis": {"type": "date"},
-        "yaxis": {"title": {"text": y_title}},
+        "yaxis": {"title": {"text": plain(y_title)}},
         "legend": {"orientation": "h", "y": -0.2},
         "hovermode": "x unified",
     }
@@ -24,7 +34,7 @@ def _layout(title: str, y_title: str, height: int = 280) -> dict[str, Any]:
 
 def _x(when: object) -> str:
     # portal times are "YYYY-MM-DD HH:MM" in Shanghai time, which plotly reads as a date axis value
-    return str(when)
+    return plain(when)
 
 
 def bp_figure(
@@ -37,7 +47,7 @@ def bp_figure(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": systolic,
+                "name": plain(systolic),
                 "x": xs,
                 "y": [p["systolic"] for p in points],
                 "line": {"color": SYSTOLIC_COLOUR},
@@ -45,7 +55,7 @@ def bp_figure(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": diastolic,
+                "name": plain(diastolic),
                 "x": xs,
                 "y": [p["diastolic"] for p in points],
                 "line": {"color": DIASTOLIC_COLOUR},
@@ -77,7 +87,7 @@ def lab_figure(test: Mapping[str, Any], *, title: str) -> dict[str, Any]:
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": str(test.get("name", "")),
+                "name": plain(test.get("name", "")),
                 "x": [_x(p["when"]) for p in series],
                 "y": [p["value"] for p in series],
                 "line": {"color": VALUE_COLOUR},

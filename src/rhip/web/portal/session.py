@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from rhip.security.identity.errors import OAuthError
 from rhip.web.auth import AttemptThrottle
+from rhip.web.portal.clinician_glass import COOKIE_PREFIX as GLASS_PREFIX
 from rhip.web.portal.core import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
@@ -32,7 +33,6 @@ from rhip.web.portal.core import (
 from rhip.web.portal.i18n import LANG_COOKIE, LANGUAGES, language
 
 FORM_LIMIT = 64 * 1024
-GLASS_COOKIE_PREFIX = "rhip_glass"  # break-the-glass reasons (rhip.web.portal.clinician_glass)
 
 
 def safe_next(target: str | None) -> str | None:
@@ -118,7 +118,7 @@ def session_routes(portal: Portal, throttle: AttemptThrottle | None = None) -> l
         response = RedirectResponse(f"{PREFIX}/signin", status_code=303)
         # The session's cookies, and break-the-glass reasons stated in it (they must not outlive it on a
         # shared workstation).
-        glass = [name for name in request.cookies if name.startswith(GLASS_COOKIE_PREFIX)]
+        glass = [name for name in request.cookies if name.startswith(GLASS_PREFIX)]
         for name in (ACCESS_COOKIE, REFRESH_COOKIE, CSRF_COOKIE, *glass):
             response.delete_cookie(name, path="/")
         return response
