@@ -5,20 +5,29 @@ A replay runs the kept bytes through their door again as the current principal (
 command line's process principal, or the signed-in administrator), so the writes it makes pass the
 security layer and are audited like the original would have been. An accepted replay marks the reject
 ``replayed`` with ``note``; a refusal leaves it open (the doors answer as they answered the sender).
+
+A reject is claimed before it runs (an update that only succeeds while it is still open), so a double
+click or two operators at once replay it once: the second finds it no longer open.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import update
+
 from rhip.bootstrap.container import Platform
-from rhip.exchange.rejects import Rejected, RejectStore
+from rhip.exchange.rejects import MAX_REASON, Rejected, RejectStore
+from rhip.exchange.rejects.tables import exchange_reject
 from rhip.fhir.rest.messages import FhirRequest
 
 # Reasons of who sent something: replayed by an operator it would be stored in the name of an institution
 # the sender may not speak for (the HL7 v2 door's NotAuthorised, and every security refusal).
 SENDER_REFUSALS = ("RHIP-V2-0061",)
+SECURITY_PREFIX = "RHIP-SEC-"
+CLAIM_NOTE = "replay in progress: "
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,14 @@ def replayable(reject: Rejected) -> str | None:
     """Why ``reject`` cannot be replayed, or None when it can."""
     if reject.status != "open":
         return f"reject {reject.id} is {reject.status}, not open"
-    if reject.reason_code.startswith("RHIP-SEC-") or reject.reason_code in SENDER_REFUSALS:
+    code = reject.reason_code.upper()
+    # A door may wrap a security refusal in a code of its own (the v3 door's StoreRefused did): the
+    # security code anywhere in the reason counts as much as in the code.
+    if (
+        code.startswith(SECURITY_PREFIX)
+        or code in SENDER_REFUSALS
+        or SECURITY_PREFIX in reject.reason.upper()
+    ):
         return (
             f"reject {reject.id} was refused because of its sender ({reject.reason_code}); it cannot be"
             " replayed: the institution resends it over its own authorised connection"
@@ -66,17 +82,51 @@ def replay_reject(platform: Platform, reject_id: int, note: str) -> ReplayResult
     why = replayable(reject)
     if why is not None:
         raise ReplayNotAllowed(reject_id, why)
-    accepted, detail = _REPLAYERS[reject.channel](platform, store, reject, note)
+    if not _claim(store, reject, note):
+        # another replay or a dismissal got there between the read and now
+        raise ReplayNotAllowed(reject_id, f"reject {reject_id} is {store.get(reject_id).status}, not open")
+    accepted = False
+    try:
+        accepted, detail = _REPLAYERS[reject.channel](platform, store, reject, note)
+    finally:
+        if not accepted:
+            _release(store, reject)
     return ReplayResult(reject_id, accepted, detail)
+
+
+def _claim(store: RejectStore, reject: Rejected, note: str, *, status: str = "replayed") -> bool:
+    """Mark ``reject`` ``status`` if and only if it is still open (one row changed): whoever claims it first
+    replays (or dismisses) it. A replayer's resolve then writes the final note; :func:`_release` undoes the
+    claim of a replay that was refused or failed."""
+    t = exchange_reject
+    if status == "replayed":
+        note = CLAIM_NOTE + note
+    with store.db.write() as conn:
+        result = conn.execute(
+            update(t)
+            .where(t.c.id == reject.id, t.c.status == "open")
+            .values(status=status, note=note[:MAX_REASON], resolved_us=time.time_ns() // 1000)
+        )
+        return int(result.rowcount) == 1
+
+
+def _release(store: RejectStore, reject: Rejected) -> None:
+    """Open a claimed reject again as it was (its replay was refused or failed)."""
+    t = exchange_reject
+    with store.db.write() as conn:
+        conn.execute(
+            update(t)
+            .where(t.c.id == reject.id, t.c.status == "replayed")
+            .values(status="open", note=reject.note, resolved_us=reject.resolved_us)
+        )
 
 
 def dismiss_reject(platform: Platform, reject_id: int, note: str) -> None:
     """Close an open reject without replaying it (an operator judged it needs nothing more)."""
     store = rejects_of(platform)
     reject = store.get(reject_id)
-    if reject.status != "open":
-        raise ReplayNotAllowed(reject_id, f"reject {reject_id} is {reject.status}, not open")
-    store.resolve(reject_id, status="dismissed", note=note)
+    if reject.status != "open" or not _claim(store, reject, note, status="dismissed"):
+        raise ReplayNotAllowed(reject_id, f"reject {reject_id} is {store.get(reject_id).status}, not open")
 
 
 def _resolver(store: RejectStore, note: str) -> Callable[[int], None]:

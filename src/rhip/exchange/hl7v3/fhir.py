@@ -2,7 +2,8 @@
 
 Everything a v3 message carries is stored as FHIR through the platform's own FHIR service (so validation,
 history, events and the master patient index apply exactly as for a FHIR client). A refusal comes back
-as an OperationOutcome; it becomes a :class:`StoreRefused` holding the store's own code and text.
+as an OperationOutcome; it becomes a :class:`StoreRefused` holding the store's own code and text (a 401/403
+keeps its RHIP-SEC-* code as the refusal's code).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from urllib.parse import urlencode
 
 import orjson
 
+from rhip.core.errors import Forbidden, Unauthenticated
 from rhip.exchange.hl7v3.errors import StoreRefused
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
 
 JSON = {"content-type": "application/fhir+json", "accept": "application/fhir+json"}
+_SECURITY_CODES = {401: Unauthenticated.code, 403: Forbidden.code}
 
 
 class FhirHandler(Protocol):
@@ -40,7 +43,14 @@ def refusal(response: FhirResponse) -> StoreRefused:
         code = str(((issue.get("details") or {}).get("text")) or "")
     except (orjson.JSONDecodeError, AttributeError, IndexError):
         pass
-    return StoreRefused(f"{code}: {text}" if code else text)
+    message = f"{code}: {text}" if code else text
+    if response.status in (401, 403):
+        # A security refusal keeps its own code (not RHIP-V3-0016): a reject coded RHIP-SEC-* is one of
+        # who sent it, which an operator's replay must not turn into a write in another's name.
+        if not code.upper().startswith("RHIP-SEC-"):
+            code = _SECURITY_CODES[response.status]
+        return StoreRefused(message, code=code[:32])
+    return StoreRefused(message)
 
 
 class FhirGateway:

@@ -18,10 +18,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from rhip.bootstrap.replay import ReplayNotAllowed, dismiss_reject, rejects_of, replay_reject, replayable
+from rhip.core.errors import RhipError
 from rhip.exchange.rejects import CHANNELS, Rejected
 from rhip.security.masking import mask_text
 from rhip.security.principal import Role
-from rhip.web.portal.admin_ops_mask import masked_content
+from rhip.web.portal.admin_ops_mask import masked_content, masked_reason
+from rhip.web.portal.admin_ops_params import path_id
 from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
 
 PAGE = "/admin/exchange"
@@ -73,70 +75,103 @@ def routes(portal: Portal) -> list[Route]:
             sender=sender,
             shown_status="all" if show_all else "open",
             done=q.get("done", ""),
-            detail=q.get("detail", ""),
         )
 
     async def detail(request: Request) -> Response:
         """One reject: why, when, from whom, its content masked, the answer the sender got."""
         viewer = await portal.signed_in(request)
         portal.require(viewer, Role.ADMIN)
-        reject_id = int(request.path_params["id"])
-
-        def read() -> dict[str, Any]:
-            platform = portal.current()
-            reject = rejects_of(platform).get(reject_id)
-            _audit(portal, viewer, "R", "exchange-reject-read", reject_id)
-            return {
-                **_row(reject),
-                "content": masked_content(reject.raw, reject.channel),
-                "ack": masked_content(reject.ack, reject.channel) if reject.ack else "",
-                "size": len(reject.raw),
-                "resolved": when(reject.resolved_us),
-                "note": mask_text(reject.note),
-            }
-
-        reject = await portal.run(viewer, read)
+        reject_id = _reject_id(request)
+        reject = await portal.run(viewer, lambda: _shown(portal, viewer, reject_id))
         return portal.page(
-            viewer, "admin_ops/exchange_detail.html", active=PAGE, here=request.url.path, reject=reject
+            viewer,
+            "admin_ops/exchange_detail.html",
+            active=PAGE,
+            here=request.url.path,
+            reject=reject,
+            done="",
+            detail="",
         )
 
     async def resolve(request: Request) -> Response:
-        """Replay or dismiss a reject (``action`` replay | dismiss)."""
+        """Replay or dismiss a reject (``action`` replay | dismiss).
+
+        Done, it goes back to the list; refused (not replayable, or refused again by its door), the reject's
+        page is shown with why, not carried in the URL (where it would end in logs and history).
+        """
         viewer = await portal.signed_in(request)
         portal.require(viewer, Role.ADMIN)
         form = await request.form()
         await portal.check_csrf(request, viewer, form)
-        reject_id = int(request.path_params["id"])
+        reject_id = _reject_id(request)
         action = str(form.get("action", "replay"))
+        if action not in ("replay", "dismiss"):
+            raise PortalError(400, "ops.ex.bad_action")
         note = str(form.get("note", "")).strip()[:MAX_NOTE]
         who = viewer.principal.subject
 
-        def run() -> tuple[str, str]:
+        def run() -> tuple[str, str, dict[str, Any] | None]:
             platform = portal.current()
+            subtype = f"exchange-reject-{action}"
             try:
                 if action == "dismiss":
                     dismiss_reject(
                         platform, reject_id, f"dismissed in the portal by {who}: {note}".strip(": ")
                     )
-                    _audit(portal, viewer, "U", "exchange-reject-dismiss", reject_id)
-                    return "dismissed", ""
-                if action != "replay":
-                    raise PortalError(400, "ops.ex.bad_action")
+                    _audit(portal, viewer, "U", subtype, reject_id)
+                    return "dismissed", "", None
                 result = replay_reject(platform, reject_id, f"replayed in the portal by {who}")
-                _audit(portal, viewer, "E", "exchange-reject-replay", reject_id, result.accepted)
-                return ("replayed", "") if result.accepted else ("refused", mask_text(result.detail))
             except ReplayNotAllowed as exc:
-                return "not_allowed", mask_text(exc.reason)
+                _audit(portal, viewer, "U" if action == "dismiss" else "E", subtype, reject_id, False)
+                return "not_allowed", masked_reason(exc.reason), _shown(portal, viewer, reject_id)
+            except RhipError:
+                _audit(portal, viewer, "U" if action == "dismiss" else "E", subtype, reject_id, False)
+                raise
+            _audit(portal, viewer, "E", subtype, reject_id, result.accepted)
+            if result.accepted:
+                return "replayed", "", None
+            return "refused", masked_reason(result.detail), _shown(portal, viewer, reject_id)
 
-        done, why = await portal.run(viewer, run)
-        query = {"done": done, **({"detail": why[:300]} if why else {})}
-        return RedirectResponse(f"{PREFIX}{PAGE}?" + urlencode(query), status_code=303)
+        done, why, shown = await portal.run(viewer, run)
+        if shown is None:
+            return RedirectResponse(f"{PREFIX}{PAGE}?" + urlencode({"done": done}), status_code=303)
+        return portal.page(
+            viewer,
+            "admin_ops/exchange_detail.html",
+            active=PAGE,
+            here=f"{PREFIX}{PAGE}/{reject_id}",
+            reject=shown,
+            done=done,
+            detail=why[:300],
+        )
 
     return [
         Route(PREFIX + PAGE, guarded(portal, listing)),
         Route(PREFIX + PAGE + "/{id:int}", guarded(portal, detail)),
         Route(PREFIX + PAGE + "/{id:int}/resolve", guarded(portal, resolve), methods=["POST"]),
     ]
+
+
+def _reject_id(request: Request) -> int:
+    """The reject id of the path; a 404 page for one no row can have."""
+    value = path_id(request.path_params["id"])
+    if value is None:
+        raise PortalError(404, "error.not_found")
+    return value
+
+
+def _shown(portal: Portal, viewer: Viewer, reject_id: int) -> dict[str, Any]:
+    """What a reject's page shows (inside :meth:`Portal.run`); opening it is audited."""
+    reject = rejects_of(portal.current()).get(reject_id)
+    _audit(portal, viewer, "R", "exchange-reject-read", reject_id)
+    return {
+        **_row(reject),
+        "content": masked_content(reject.raw, reject.channel),
+        "ack": masked_content(reject.ack, reject.channel) if reject.ack else "",
+        "size": len(reject.raw),
+        "resolved": when(reject.resolved_us),
+        "note": mask_text(reject.note),
+    }
 
 
 def _row(r: Rejected) -> dict[str, Any]:
@@ -148,7 +183,7 @@ def _row(r: Rejected) -> dict[str, Any]:
         "application": r.application,
         "control_id": r.control_id,
         "reason_code": r.reason_code,
-        "reason": mask_text(r.reason),
+        "reason": masked_reason(r.reason),
         "status": r.status,
         "replayable": r.status == "open" and replayable(r) is None,
     }

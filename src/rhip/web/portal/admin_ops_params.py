@@ -1,4 +1,5 @@
-"""FHIR Parameters as plain values and back: what the operator pages send to and read from operations."""
+"""FHIR Parameters as plain values and back: what the operator pages send to and read from operations; and
+the ids in their paths."""
 
 from __future__ import annotations
 
@@ -6,6 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 PARTS = dict[str, list[Any]]
+MAX_ID = 2**63 - 1  # the largest database key (a signed 64-bit integer), and the largest JSON integer
+
+
+def path_id(value: Any) -> int | None:
+    """An id from a path (digits only, by the route), or None when no row can have it (0, or too large for
+    SQL and JSON: such ids would fail deep down instead of being simply not found)."""
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
 
 
 def unparts(parameters: Mapping[str, Any] | None) -> PARTS:

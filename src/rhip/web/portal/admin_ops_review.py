@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from rhip.security.masking import mask_id_number, mask_phone, mask_text
 from rhip.security.principal import Role
-from rhip.web.portal.admin_ops_params import PARTS, flat, one, params, unparts
+from rhip.web.portal.admin_ops_params import PARTS, flat, one, params, path_id, unparts
 from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
 
 PAGE = "/admin/review"
@@ -126,8 +126,8 @@ def routes(portal: Portal) -> list[Route]:
 
 
 def _case_id(request: Request) -> int:
-    value = int(request.path_params["id"])
-    if value < 1:
+    value = path_id(request.path_params["id"])
+    if value is None:
         raise PortalError(404, "error.not_found")
     return value
 
