@@ -18,6 +18,21 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
+    """Run ``rhip`` with ``env``; its standard output (exits the benchmark when it fails)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rhip.cli.main", *args],
+        check=False,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"rhip {' '.join(args[:2])} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
 def free_port() -> int:
     """A TCP port nobody listens on."""
     with socket.socket() as s:

@@ -25,7 +25,6 @@ import argparse
 import http.client
 import os
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -36,25 +35,10 @@ import orjson
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, machine, percentiles, reset_database, write_result
+from _common import ROOT, Server, cli, machine, percentiles, reset_database, write_result
 
 ID_CARD = "urn:oid:2.16.156.10011.1.3"
 WORK = ROOT / "var" / "bench" / "authz"
-
-
-def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    """Run ``rhip`` with ``env``; its standard output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "rhip.cli.main", *args],
-        check=False,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"rhip {' '.join(args[:2])} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 def prepare(people: int, env: dict[str, str], url: str) -> None:

@@ -21,7 +21,6 @@ import argparse
 import html
 import os
 import re
-import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -32,7 +31,7 @@ from urllib.parse import quote
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, machine, percentiles, reset_database, write_result
+from _common import ROOT, Server, cli, machine, percentiles, reset_database, write_result
 
 WORK = ROOT / "var" / "bench" / "portal"
 PAGE_P95_MS, BIG_RECORD_MS = 150.0, 300.0
@@ -44,16 +43,6 @@ TIMING = re.compile(r"app;dur=([0-9.]+)")
 def password_of(username: str) -> str:
     """The benchmark's password of a demo account."""
     return f"{username}-bench-Pw!1"
-
-
-def cli(env: dict[str, str], *args: str) -> str:
-    """Run ``rhip`` with ``env``; its standard output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "rhip.cli.main", *args], check=False, env=env, capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"rhip {' '.join(args[:2])} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
 
 
 def prepare(people: int, env: dict[str, str], url: str) -> None:
