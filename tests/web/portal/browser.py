@@ -208,9 +208,11 @@ def shared_ui(server: RunningPortal, site: PortalSite) -> Ui:
 
 
 @atexit.register
-def _close_all() -> None:
+def close_shared() -> None:
+    """Close the shared browser, if one is open (Playwright's sync API runs an event loop in this thread:
+    other tests calling ``asyncio.run`` fail while it is open)."""
     for ui in _UIS.values():
-        with contextlib.suppress(Exception):  # the process is ending anyway
+        with contextlib.suppress(Exception):  # a browser that died is closed anyway
             ui.close()
     _UIS.clear()
 

@@ -206,3 +206,13 @@ def portal_server(portal_site: PortalSite) -> Iterator[RunningPortal]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_closed_after_each_module() -> Iterator[None]:
+    """The browser tests' shared Chromium is closed when a module's tests end: while Playwright's sync API
+    is running, its event loop is this thread's, and tests elsewhere that call ``asyncio.run`` would fail."""
+    yield
+    from .browser import close_shared
+
+    close_shared()
