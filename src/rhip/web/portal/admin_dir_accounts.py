@@ -23,7 +23,8 @@ from rhip.security.identity.auditing import REFUSED
 from rhip.security.principal import Role
 from rhip.web.portal.admin_dir_common import admin, admin_form, local_us, matches
 from rhip.web.portal.admin_dir_keys import public_jwks
-from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
+from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
+from rhip.web.portal.nav import PREFIX
 
 HERE = "/admin/accounts"
 USER_ROLES = ("clinician", "public-health", "statistician", "resident", "admin")

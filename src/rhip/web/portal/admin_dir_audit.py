@@ -17,7 +17,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from rhip.web.portal.admin_dir_common import SHANGHAI, admin, admin_form, local_time, matches, next_page
-from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
+from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
+from rhip.web.portal.nav import PREFIX
 
 HERE = "/admin/audit"
 PAGE_SIZE = 50

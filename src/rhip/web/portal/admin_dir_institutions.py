@@ -34,7 +34,8 @@ from rhip.web.portal.admin_dir_records import (
     org_fields,
     practitioner_fields,
 )
-from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
+from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
+from rhip.web.portal.nav import PREFIX
 
 PAGE_SIZE = 20
 EXPORT_LIMIT = 5000

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from rhip.web.portal import admin_dir_accounts, admin_dir_audit, admin_dir_institutions
+from rhip.web.portal import (
+    admin_dir_accounts,
+    admin_dir_audit,
+    admin_dir_institutions,
+    admin_dir_practitioners,
+)
 from rhip.web.portal.core import Portal
 
 
@@ -14,6 +19,7 @@ def routes(portal: Portal) -> list[Route]:
     """The area's routes."""
     return [
         *admin_dir_institutions.routes(portal),
+        *admin_dir_practitioners.routes(portal),
         *admin_dir_accounts.routes(portal),
         *admin_dir_audit.routes(portal),
     ]

@@ -24,7 +24,8 @@ from rhip.security.masking import mask_text
 from rhip.security.principal import Role
 from rhip.web.portal.admin_ops_mask import masked_content, masked_reason
 from rhip.web.portal.admin_ops_params import path_id
-from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
+from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
+from rhip.web.portal.nav import PREFIX
 
 PAGE = "/admin/exchange"
 ZONE = ZoneInfo("Asia/Shanghai")

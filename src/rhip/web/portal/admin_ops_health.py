@@ -19,7 +19,8 @@ from starlette.routing import Route
 
 from rhip.bootstrap.activity import Activity, WriteCounts, platform_activity
 from rhip.security.principal import Role
-from rhip.web.portal.core import PREFIX, Portal, guarded
+from rhip.web.portal.core import Portal, guarded
+from rhip.web.portal.nav import PREFIX
 
 PAGE = "/admin/health"
 ZONE = ZoneInfo("Asia/Shanghai")

@@ -18,7 +18,8 @@ from starlette.routing import Route
 from rhip.security.masking import mask_id_number, mask_phone, mask_text
 from rhip.security.principal import Role
 from rhip.web.portal.admin_ops_params import PARTS, flat, one, params, path_id, unparts
-from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
+from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
+from rhip.web.portal.nav import PREFIX
 
 PAGE = "/admin/review"
 DECISIONS = {"link": "link", "no-link": "separate"}

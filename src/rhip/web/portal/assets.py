@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rhip.web.portal.core import PREFIX
+from rhip.web.portal.nav import PREFIX
 
 CACHE = "public, max-age=86400"
 

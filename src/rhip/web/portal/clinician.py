@@ -21,7 +21,8 @@ from rhip.security.principal import Role
 from rhip.web.portal import record
 from rhip.web.portal.clinician_glass import clean_reason, glass_cookie, glass_reason, seal_key, stale_glass
 from rhip.web.portal.clinician_search import MAX_QUERY, MIN_QUERY, find_residents
-from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
+from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
+from rhip.web.portal.nav import PREFIX
 from rhip.web.portal.record_charts import bp_figure, lab_figure
 
 AREA = "/clinician"

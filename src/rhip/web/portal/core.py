@@ -37,6 +37,7 @@ from rhip.security.masking import mask_id_number, mask_phone
 from rhip.security.principal import Principal, Role
 from rhip.web.authn import Credentials, RequestAuthenticator
 from rhip.web.portal.i18n import LANG_COOKIE, Messages, language
+from rhip.web.portal.nav import PREFIX, home, links
 
 log = logging.getLogger("rhip.portal")
 T = TypeVar("T")
@@ -46,7 +47,6 @@ REFRESH_COOKIE = "rhip_rt"
 CSRF_COOKIE = "rhip_csrf"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
-PREFIX = "/portal"
 # The portal's pages load only their own scripts and styles; plotly sets inline styles on its charts.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -272,7 +272,7 @@ class Portal:
             lang=lang,
             t=lambda key, **values: self.messages.text(key, lang, **values),
             prefix=PREFIX,
-            nav=navigation(viewer),
+            nav=links(viewer.role if viewer is not None else None),
             csrf=viewer.csrf if viewer else (csrf or ""),
             **context,
         )
@@ -352,47 +352,9 @@ def error_of(exc: BaseException) -> PortalError:
     raise exc
 
 
-@dataclass(frozen=True)
-class NavItem:
-    """One link of the navigation bar."""
-
-    href: str
-    key: str  # message key of its label
-
-
-NAVIGATION: dict[Role, tuple[NavItem, ...]] = {
-    Role.CLINICIAN: (NavItem("/clinician", "nav.workbench"),),
-    Role.PUBLIC_HEALTH: (NavItem("/clinician", "nav.workbench"),),
-    Role.RESIDENT: (
-        NavItem("/me", "nav.my_record"),
-        NavItem("/me/viewers", "nav.who_viewed"),
-        NavItem("/me/consent", "nav.consent"),
-    ),
-    Role.ADMIN: (
-        NavItem("/admin/health", "nav.health"),
-        NavItem("/admin/institutions", "nav.institutions"),
-        NavItem("/admin/accounts", "nav.accounts"),
-        NavItem("/admin/review", "nav.review"),
-        NavItem("/admin/exchange", "nav.exchange"),
-        NavItem("/admin/audit", "nav.audit"),
-    ),
-    Role.STATISTICIAN: (NavItem("/admin/health", "nav.health"),),
-}
-NAVIGATION[Role.PLATFORM] = NAVIGATION[Role.CLINICIAN] + NAVIGATION[Role.ADMIN]
-
-
-def navigation(viewer: Viewer | None) -> tuple[NavItem, ...]:
-    """The links a viewer's role leads to."""
-    return NAVIGATION.get(viewer.role, ()) if viewer is not None else ()
-
-
 def home_of(viewer: Viewer) -> str:
     """Where a viewer lands after signing in."""
-    items = navigation(viewer)
-    return PREFIX + (items[0].href if items else "/")
-
-
-Handler = Callable[[Request], Any]
+    return home(viewer.role)
 
 
 def guarded(portal: Portal, handler: Callable[[Request], Any]) -> Callable[[Request], Any]:

@@ -18,7 +18,8 @@ from starlette.routing import Route
 from rhip.security.principal import Role
 from rhip.web.portal import record
 from rhip.web.portal import resident_consent as consent
-from rhip.web.portal.core import PREFIX, Portal, PortalError, Viewer, guarded
+from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
+from rhip.web.portal.nav import PREFIX
 from rhip.web.portal.record_charts import bp_figure
 from rhip.web.portal.resident_viewers import who_viewed
 

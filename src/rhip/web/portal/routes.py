@@ -16,7 +16,8 @@ from rhip.web.auth import AttemptThrottle
 from rhip.web.authn import RequestAuthenticator
 from rhip.web.portal import admin_directory, admin_operations, clinician, resident
 from rhip.web.portal.assets import asset_routes
-from rhip.web.portal.core import PREFIX, Portal, guarded, home_of
+from rhip.web.portal.core import Portal, guarded, home_of
+from rhip.web.portal.nav import PREFIX
 from rhip.web.portal.session import session_routes
 
 # Each area's routes, given the portal; the order is the order of registration.

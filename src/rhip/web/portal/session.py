@@ -21,7 +21,6 @@ from rhip.web.portal.clinician_glass import COOKIE_PREFIX as GLASS_PREFIX
 from rhip.web.portal.core import (
     ACCESS_COOKIE,
     CSRF_COOKIE,
-    PREFIX,
     REFRESH_COOKIE,
     Portal,
     PortalError,
@@ -31,6 +30,7 @@ from rhip.web.portal.core import (
     session_cookies,
 )
 from rhip.web.portal.i18n import LANG_COOKIE, LANGUAGES, language
+from rhip.web.portal.nav import PREFIX
 
 FORM_LIMIT = 64 * 1024
 
