@@ -10,7 +10,6 @@ exchange use those services' own methods, after :meth:`Portal.require` has check
 from __future__ import annotations
 
 import hashlib
-import logging
 import secrets
 import threading
 import time
@@ -39,7 +38,6 @@ from rhip.web.authn import Credentials, RequestAuthenticator
 from rhip.web.portal.i18n import LANG_COOKIE, Messages, language
 from rhip.web.portal.nav import PREFIX, home, links
 
-log = logging.getLogger("rhip.portal")
 T = TypeVar("T")
 
 ACCESS_COOKIE = "rhip_at"
