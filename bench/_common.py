@@ -33,6 +33,29 @@ def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+def load_region(
+    work: Path, name: str, env: dict[str, str], url: str, *, people: int, start: str, formats: str
+) -> None:
+    """Generate a one-year synthetic region and load it into ``url`` once (``work/loaded-<name>`` marks it).
+
+    ``formats``: ``fhir`` or ``fhir,cda``; the documents the region gets wrong on purpose are refused and kept.
+    """
+    marker = work / f"loaded-{name}"
+    if marker.exists():
+        return
+    region = work / f"region-{name}"
+    if not (region / "manifest.json").exists():
+        cli(env, "synth", "--out", str(region), "--people", str(people), "--years", "1", "--start", start,
+            "--formats", formats)  # fmt: skip
+    reset_database(url)
+    started = time.perf_counter()
+    cli(env, "import", str(region / "fhir"), "--jobs", "2")
+    if "cda" in formats.split(","):
+        cli(env, "import", str(region / "cda"), "--allow-refused")
+    print(f"loaded the region in {time.perf_counter() - started:.0f} s")
+    marker.touch()
+
+
 def free_port() -> int:
     """A TCP port nobody listens on."""
     with socket.socket() as s:

@@ -35,7 +35,7 @@ import orjson
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, cli, machine, percentiles, reset_database, write_result
+from _common import ROOT, Server, cli, load_region, machine, percentiles, write_result
 
 ID_CARD = "urn:oid:2.16.156.10011.1.3"
 WORK = ROOT / "var" / "bench" / "authz"
@@ -43,30 +43,7 @@ WORK = ROOT / "var" / "bench" / "authz"
 
 def prepare(people: int, env: dict[str, str], url: str) -> None:
     """Generate and load the region once (kept under var/bench/authz)."""
-    marker = WORK / f"loaded-{people}"
-    if marker.exists():
-        return
-    region = WORK / f"region-{people}"
-    if not (region / "manifest.json").exists():
-        cli(
-            env,
-            "synth",
-            "--out",
-            str(region),
-            "--people",
-            str(people),
-            "--years",
-            "1",
-            "--start",
-            "2025-01-01",
-            "--formats",
-            "fhir",
-        )
-    reset_database(url)
-    started = time.perf_counter()
-    cli(env, "import", str(region / "fhir"), "--jobs", "2")
-    print(f"loaded the region in {time.perf_counter() - started:.0f} s")
-    marker.touch()
+    load_region(WORK, str(people), env, url, people=people, start="2025-01-01", formats="fhir")
 
 
 def busiest_hospital(url: str) -> tuple[str, str, list[str]]:

@@ -31,7 +31,7 @@ from urllib.parse import quote
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, cli, machine, percentiles, reset_database, write_result
+from _common import ROOT, Server, load_region, machine, percentiles, write_result
 
 WORK = ROOT / "var" / "bench" / "portal"
 PAGE_P95_MS, BIG_RECORD_MS = 150.0, 300.0
@@ -47,32 +47,8 @@ def password_of(username: str) -> str:
 
 def prepare(people: int, env: dict[str, str], url: str) -> None:
     """Generate and load the demo-size region once (kept under var/bench/portal)."""
-    marker = WORK / f"loaded-{people}-cda"
-    if marker.exists():
-        return
-    region = WORK / f"region-{people}-cda"
     start = (date.today() - timedelta(days=365)).isoformat()
-    if not (region / "manifest.json").exists():
-        cli(
-            env,
-            "synth",
-            "--out",
-            str(region),
-            "--people",
-            str(people),
-            "--years",
-            "1",
-            "--start",
-            start,
-            "--formats",
-            "fhir,cda",
-        )
-    reset_database(url)
-    started = time.perf_counter()
-    cli(env, "import", str(region / "fhir"), "--jobs", "2")
-    cli(env, "import", str(region / "cda"), "--allow-refused")
-    print(f"loaded the region in {time.perf_counter() - started:.0f} s")
-    marker.touch()
+    load_region(WORK, f"{people}-cda", env, url, people=people, start=start, formats="fhir,cda")
 
 
 def sign_in(base: str, username: str) -> httpx.Client:
