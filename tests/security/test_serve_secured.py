@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from rhip.exchange.mllp.client import MllpClient, ack_summary
 pytestmark = pytest.mark.integration
 V3_GOLDEN = Path(__file__).resolve().parents[1] / "exchange" / "hl7v3" / "golden"
 SOAP = "application/soap+xml; charset=utf-8"
+SERVER_PID = "TEST_SERVER_PID"  # not a setting: where the tests find the server process
 
 
 def _free_port() -> int:
@@ -122,7 +124,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int,
                 pass
             assert time.monotonic() < deadline, (work / "serve.log").read_text(errors="replace")
             time.sleep(0.2)
-        yield base, mllp_port, env
+        yield base, mllp_port, {**env, SERVER_PID: str(process.pid)}
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -202,3 +204,38 @@ def test_mllp_from_a_trusted_address(server: tuple[str, int, dict[str, str]]) ->
     # Every access above is in the audit log, whose chain holds.
     out = _cli(env, "audit", "verify")
     assert "ok" in out.lower() or "intact" in out.lower(), out
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def test_reads_are_audited_by_the_appender_process(server: tuple[str, int, dict[str, str]]) -> None:
+    base, _, env = server
+    with httpx.Client(base_url=base, timeout=30) as client:
+        answer = client.post(
+            "/auth/token",
+            data={"grant_type": "password", "username": "doctor-x", "password": "doctor-password-1"},
+        )
+        token = answer.json()["access_token"]
+        searched = client.get("/fhir/Practitioner?name=nobody", headers={"Authorization": f"Bearer {token}"})
+        assert searched.status_code == 200
+    database = env["RHIP_DATABASE_URL"].removeprefix("sqlite:///")
+    deadline = time.monotonic() + 30
+    while True:  # reads are written in batches, at least once a second
+        with sqlite3.connect(database) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM audit_log WHERE subject = 'user:doctor-x' AND subtype = 'search-type'"
+            ).fetchone()[0]
+        if found:
+            break
+        assert time.monotonic() < deadline, "the search was not audited"
+        time.sleep(0.2)
+    commands = [Path(f"/proc/{c}/cmdline").read_bytes() for c in _children(int(env[SERVER_PID]))]
+    assert any(b"rhip.security.audit.appender" in c for c in commands), commands

@@ -23,13 +23,14 @@ import pytest
 from rhip.bootstrap.container import Platform, build_platform, database
 from rhip.bootstrap.settings import ServerSettings, Settings
 from rhip.core.errors import Conflict, Issue, ResourceNotFound, StorageUnavailable, ValidationFailed
+from rhip.core.frames import PlainUnpickler
 from rhip.db.engine import Database
 from rhip.db.migrate import upgrade
 from rhip.fhir.repository import HistoryRequest
 from rhip.fhir.rest.messages import FhirRequest
 from rhip.store.apply import PreparedWrite, RowWrite, VersionWrite
 from rhip.store.repository import SqlFhirRepository
-from rhip.store.write_service import RemoteWriter, WriteServer, _Unpickler
+from rhip.store.write_service import RemoteWriter, WriteServer
 
 T = TypeVar("T")
 FHIR_JSON = {"content-type": "application/fhir+json"}
@@ -317,7 +318,7 @@ def _prepared() -> PreparedWrite:
 
 def test_restricted_unpickler_allows_only_plain_data(tmp_path: Path) -> None:
     prepared = _prepared()
-    wire = _Unpickler(io.BytesIO(pickle.dumps(prepared.to_wire(), protocol=pickle.HIGHEST_PROTOCOL))).load()
+    wire = PlainUnpickler(io.BytesIO(pickle.dumps(prepared.to_wire(), protocol=pickle.HIGHEST_PROTOCOL))).load()
     assert PreparedWrite.from_wire(wire) == prepared
     marker = tmp_path / "pwned"
     for evil in (
@@ -326,7 +327,7 @@ def test_restricted_unpickler_allows_only_plain_data(tmp_path: Path) -> None:
         prepared,  # objects of any class are refused, the prepared-write classes too
     ):
         with pytest.raises(pickle.UnpicklingError):
-            _Unpickler(io.BytesIO(pickle.dumps(evil))).load()
+            PlainUnpickler(io.BytesIO(pickle.dumps(evil))).load()
     assert not marker.exists()
 
 

@@ -14,6 +14,7 @@ from rhip.fhir.rest.extensions import Extensions
 from rhip.fhir.search.params import SearchParamRegistry
 from rhip.fhir.search.parse import SearchParser
 from rhip.security.alerts import GlassAlerts
+from rhip.security.audit.appender import ProcessAppender
 from rhip.security.audit.trail import AuditConfig, AuditTrail
 from rhip.security.care import CareRelations, PatientLinks
 from rhip.security.consent import ConsentBook
@@ -105,7 +106,18 @@ def build_security(
     facts = FactFinder(registry)
     care = CareRelations(lookup, registry, links, sec.care_window_days)
     policy = AccessPolicy(registry, facts, Directory(lookup), care, ConsentBook(lookup))
-    audit = AuditTrail(db, AuditConfig(algorithm=sec.audit_hash, flush_ms=sec.audit_flush_ms))
+    audit_config = AuditConfig(algorithm=sec.audit_hash, flush_ms=sec.audit_flush_ms)
+    appender = None
+    if sec.audit_appender == "process":
+        appender = ProcessAppender(
+            {
+                "database": settings.database_options(),
+                "observer": audit_config.observer,
+                "algorithm": audit_config.algorithm,
+                "log_level": settings.log_level,
+            }
+        )
+    audit = AuditTrail(db, audit_config, appender=appender)
     guard = Guard(
         policy, SearchScoper(policy), audit, GlassAlerts(sec.break_glass_alert_url), sensitivity_table()
     )

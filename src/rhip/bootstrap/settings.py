@@ -173,6 +173,13 @@ class SecuritySettings(BaseModel):
     break_glass_alert_url: str | None = Field(None, description="POST break-the-glass alerts here (JSON)")
     audit_hash: Literal["sm3", "sha256"] = Field("sm3", description="hash of the audit chain (GM/T 0004 SM3)")
     audit_flush_ms: int = Field(1000, ge=1, description="reads are audited in batches at least this often")
+    audit_appender: Literal["auto", "process", "thread"] = Field(
+        "auto",
+        description=(
+            "who builds and chains the batches of read audits: a process of its own (process), or a thread "
+            "of the serving process (thread); auto: process under `rhip serve`, thread elsewhere"
+        ),
+    )
     rate_per_second: float = Field(100.0, gt=0, description="requests per second per client or user")
     rate_burst: int = Field(200, ge=1)
     cors_origins: list[str] = Field(default_factory=list, description="browser origins allowed (none)")

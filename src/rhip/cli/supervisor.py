@@ -91,6 +91,10 @@ def main() -> int:
             # One process writes for all workers (see rhip.store.write_service); they find it by this variable.
             writer = WriterProcess(settings)
             os.environ["RHIP_SERVER__WRITER_SOCKET"] = writer.start()
+        if settings.security.audit_appender == "auto":
+            # A server's read audits are built and chained by a process of their own (see
+            # rhip.security.audit.appender): each worker starts its appender with its first batch.
+            os.environ["RHIP_SECURITY__AUDIT_APPENDER"] = "process"
         if settings.server.workers > 1:
             # Each worker counts in its own files here and a scrape of any worker sums them all; fresh per run.
             metrics_dir = tempfile.mkdtemp(prefix="rhip-metrics-")

@@ -9,19 +9,17 @@ commit. Requests that must read in the middle of their transaction (updates, con
 write from their worker under the database's write lock.
 
 Frames are a 4-byte length and a pickle of plain tuples, lists, dicts, strings, numbers and bytes
-(:meth:`PreparedWrite.to_wire`): the writer's unpickler refuses every class, so a frame cannot make it
-run code, and plain containers are several times cheaper to pickle than objects. The socket is created
+(:meth:`PreparedWrite.to_wire`; :mod:`rhip.core.frames`): the writer's unpickler refuses every class, so a
+frame cannot make it run code, and plain containers are several times cheaper to pickle than objects. The socket is created
 with mode 0600 next to nothing but rhip's own processes.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import pickle
 import socket
-import struct
 import threading
 from dataclasses import astuple
 from functools import partial
@@ -30,25 +28,16 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from rhip.core.errors import ERROR_CLASSES, Conflict, Issue, RhipError, StorageUnavailable
+from rhip.core.frames import HEADER, encode, loads_plain
 from rhip.db.engine import Database
 from rhip.store.apply import PreparedWrite, apply
 
 log = logging.getLogger("rhip.writer")
-_HEADER = struct.Struct(">I")
 DRAIN_TIMEOUT_S = 60.0  # how long a stopping writer waits for the requests it is writing
 
 
-class _Unpickler(pickle.Unpickler):
-    """Plain containers and values only."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        """Refuse every class."""
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a write request")
-
-
 def _send(sock: socket.socket, value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    sock.sendall(_HEADER.pack(len(data)) + data)
+    sock.sendall(encode(value))
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -63,9 +52,9 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def _recv(sock: socket.socket, restricted: bool) -> Any:
-    (size,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
+    (size,) = HEADER.unpack(_recv_exact(sock, HEADER.size))
     data = _recv_exact(sock, size)
-    return _Unpickler(io.BytesIO(data)).load() if restricted else pickle.loads(data)  # noqa: S301 -- from our own writer
+    return loads_plain(data) if restricted else pickle.loads(data)  # noqa: S301 -- from our own writer
 
 
 class WriteServer:

@@ -20,7 +20,8 @@ from rhip.db.engine import Database
 from rhip.fhir.repository import FhirRepository
 from rhip.security.audit import repository
 from rhip.security.audit.balp import unpack_event
-from rhip.security.audit.trail import AuditConfig, AuditTrail, entry_id
+from rhip.security.audit.batches import new_entry_id
+from rhip.security.audit.trail import AuditConfig, AuditTrail
 
 from .support import clinician, system
 
@@ -165,12 +166,12 @@ def test_a_failed_write_keeps_the_entries_for_the_next_one(
     real = repository.append_entries
     failures = [StorageUnavailable("database unavailable")]
 
-    def flaky(database: Database, rows: Any) -> list[int]:
+    def flaky(database: Database, rows: Any, **kw: Any) -> list[int]:
         if failures:
             raise failures.pop()
-        return real(database, rows)
+        return real(database, rows, **kw)
 
-    monkeypatch.setattr("rhip.security.audit.trail.append_entries", flaky)
+    monkeypatch.setattr("rhip.security.audit.batches.append_entries", flaky)
     read(trail, "a")
     read(trail, "b")
     with pytest.raises(StorageUnavailable):
@@ -192,12 +193,12 @@ def test_the_background_thread_retries_after_a_failure(
     real = repository.append_entries
     failures = [StorageUnavailable("down")]
 
-    def flaky(database: Database, rows: Any) -> list[int]:
+    def flaky(database: Database, rows: Any, **kw: Any) -> list[int]:
         if failures:
             raise failures.pop()
-        return real(database, rows)
+        return real(database, rows, **kw)
 
-    monkeypatch.setattr("rhip.security.audit.trail.append_entries", flaky)
+    monkeypatch.setattr("rhip.security.audit.batches.append_entries", flaky)
     trail = make(flush_ms=10)
     read(trail)
     wait_for(lambda: logged(db) == 1)
@@ -207,10 +208,10 @@ def test_the_background_thread_retries_after_a_failure(
 def test_when_too_many_wait_the_caller_writes_and_fails_with_the_database(
     make: Callable[..., AuditTrail], db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def down(database: Database, rows: Any) -> list[int]:
+    def down(database: Database, rows: Any, **kw: Any) -> list[int]:
         raise StorageUnavailable("database unavailable")
 
-    monkeypatch.setattr("rhip.security.audit.trail.append_entries", down)
+    monkeypatch.setattr("rhip.security.audit.batches.append_entries", down)
     trail = make(flush_ms=60_000, max_pending=3)
     read(trail)
     read(trail)
@@ -236,10 +237,10 @@ def test_entries_carry_the_clock_time(db: Database) -> None:
 
 
 def test_entry_ids_are_uuid7_in_time_order() -> None:
-    ids = [entry_id(1_760_000_000_000_000 + n * 1000) for n in range(50)]
+    ids = [new_entry_id(1_760_000_000_000_000 + n * 1000) for n in range(50)]
     assert ids == sorted(ids) and len(set(ids)) == 50  # appended at the end of the id index
     parsed = uuid.UUID(ids[0])
     assert str(parsed) == ids[0] and parsed.version == 7 and parsed.variant == uuid.RFC_4122
     assert int(ids[0].replace("-", "")[:12], 16) == 1_760_000_000_000
-    same_ms = {entry_id(1_760_000_000_000_000) for _ in range(1000)}
+    same_ms = {new_entry_id(1_760_000_000_000_000) for _ in range(1000)}
     assert len(same_ms) == 1000

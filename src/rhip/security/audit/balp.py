@@ -28,6 +28,34 @@ from rhip.security.principal import Principal, Role
 
 ResourceRef = tuple[str, str, int | None]  # (type, id, version)
 
+
+class Actor(NamedTuple):
+    """What an entry records of its principal: plain values (they travel to the audit appender process)."""
+
+    subject: str
+    role: str
+    token_id: str | None
+    client_id: str | None
+    address: str | None
+    institution: str | None
+    purpose_of_use: str
+
+
+def actor_of(principal: Principal | Actor) -> Actor:
+    """The recorded facts of a principal."""
+    if isinstance(principal, Actor):
+        return principal
+    return Actor(
+        principal.subject,
+        principal.role.value,
+        principal.token_id,
+        principal.client_id,
+        principal.address,
+        principal.institution,
+        principal.purpose_of_use,
+    )
+
+
 EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 INTERACTION = "http://hl7.org/fhir/restful-interaction"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -254,7 +282,7 @@ _STORED = b"\x01"  # first byte of the stored facts (JSON starts with "{", a zli
 
 
 def _facts(
-    principal: Principal,
+    actor: Actor,
     id: str,
     recorded_us: int,
     action: str,
@@ -275,13 +303,13 @@ def _facts(
         subtype,
         outcome,
         observer,
-        principal.subject,
-        principal.role.value,
-        principal.token_id,
-        principal.client_id,
-        principal.address,
-        principal.institution,
-        "ETREAT" if glass else principal.purpose_of_use,
+        actor.subject,
+        actor.role,
+        actor.token_id,
+        actor.client_id,
+        actor.address,
+        actor.institution,
+        "ETREAT" if glass else actor.purpose_of_use,
         list(patients),
         [list(r) for r in resources],
         None if query is None else redact_query(query),
@@ -330,7 +358,7 @@ def unpack_event(stored: bytes) -> bytes:
 
 
 def audit_event(
-    principal: Principal,
+    principal: Principal | Actor,
     *,
     id: str,
     recorded_us: int,
@@ -345,13 +373,23 @@ def audit_event(
 ) -> dict[str, Any]:
     """The BALP AuditEvent (R4) of one access or change, as a dict."""
     facts = _facts(
-        principal, id, recorded_us, action, subtype, resources, patients, outcome, query, detail, observer
+        actor_of(principal),
+        id,
+        recorded_us,
+        action,
+        subtype,
+        resources,
+        patients,
+        outcome,
+        query,
+        detail,
+        observer,
     )
     return _render(facts)
 
 
 def audit_entry(
-    principal: Principal,
+    principal: Principal | Actor,
     *,
     id: str,
     recorded_us: int,
@@ -371,8 +409,9 @@ def audit_entry(
     """
     patients = [p for p in dict.fromkeys(patients) if p]
     resources = [r for r in resources if r[0]]
+    actor = actor_of(principal)
     facts = _facts(
-        principal, id, recorded_us, action, subtype, resources, patients, outcome, query, detail, observer
+        actor, id, recorded_us, action, subtype, resources, patients, outcome, query, detail, observer
     )
     return {
         "id": id,
@@ -381,10 +420,10 @@ def audit_entry(
         "outcome": outcome,
         "event_type": _event_code(subtype, action),
         "subtype": "operation" if subtype.startswith("$") else subtype,
-        "subject": principal.subject,
-        "role": principal.role.value,
-        "institution": principal.institution,
-        "client": principal.client_id,
+        "subject": actor.subject,
+        "role": actor.role,
+        "institution": actor.institution,
+        "client": actor.client_id,
         "purpose": facts.purpose,
         "patients": patients,
         "entities": [entity_ref(r) for r in resources],

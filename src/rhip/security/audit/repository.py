@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, false, func, literal, or_, select
 
 from rhip.db import audit
 from rhip.db.audit import AuditRow, Problem, audit_log, audit_patient
@@ -81,14 +81,29 @@ class AuditRecord:
     event: bytes | None = None
 
 
-def append_entries(db: Database, rows: Sequence[AuditRow]) -> list[int]:
+def append_entries(db: Database, rows: Sequence[AuditRow], *, skip_existing: bool = False) -> list[int]:
     """Chain ``rows`` onto the log in a write transaction of their own; returns their seqs.
 
-    On SQLite the transaction is shared with concurrent writers (group commit).
+    ``skip_existing``: leave out rows whose id the log holds already (a batch written again after its
+    writer failed, perhaps after committing it). On SQLite the transaction is shared with concurrent
+    writers (group commit).
     """
     if not rows:
         return []
-    return db.run_grouped(lambda conn: audit.append(conn, rows))
+
+    def job(conn: Connection) -> list[int]:
+        return audit.append(conn, _not_logged(conn, rows) if skip_existing else rows)
+
+    return db.run_grouped(job)
+
+
+def _not_logged(conn: Connection, rows: Sequence[AuditRow]) -> list[AuditRow]:
+    ids = [r.id for r in rows]
+    logged: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        logged.update(conn.execute(select(audit_log.c.id).where(audit_log.c.id.in_(chunk))).scalars())
+    return [r for r in rows if r.id not in logged]
 
 
 def _time(test: TimeTest) -> ColumnElement[bool]:

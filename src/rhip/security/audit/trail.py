@@ -3,9 +3,11 @@
 Changes are recorded inside the transaction that makes them (``tx.record``): the entry commits with the
 change or not at all. Accesses (reads, searches, refusals) are buffered in memory and written by one
 background thread every ``flush_ms``, or as soon as ``batch`` of them wait, in a transaction of its own:
-a read costs no write of its own. Should writing fail, entries stay buffered and are retried; once
-``max_pending`` wait, callers write them themselves, so a failing database fails the requests too rather
-than letting accesses go unrecorded.
+a read costs no write of its own. With an appender (``rhip serve``: rhip.security.audit.appender) the
+thread hands each batch to that process, which builds and chains the entries outside the serving
+process's interpreter lock; should the appender fail, the thread writes the batch itself. Should writing
+fail, entries stay buffered and are retried; once ``max_pending`` wait, callers write them themselves, so
+a failing database fails the requests too rather than letting accesses go unrecorded.
 """
 
 from __future__ import annotations
@@ -16,47 +18,28 @@ import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from rhip.core.clock import Clock
-from rhip.db.audit import audit_row
 from rhip.db.engine import Database
 from rhip.fhir.repository import FhirRepository, SearchPage
 from rhip.fhir.search.query import SearchQuery
 from rhip.security.audit import queries
 from rhip.security.audit.balp import ResourceRef, audit_entry
+from rhip.security.audit.batches import (
+    Access,
+    AppendFailed,
+    BatchAppender,
+    Wire,
+    new_entry_id,
+    to_wire,
+    write_batch,
+)
 from rhip.security.audit.fhir_page import AuditRestriction, search_page
-from rhip.security.audit.repository import append_entries
 from rhip.security.audit.verify import VerifyReport, verify
 from rhip.security.principal import Principal
 
 log = logging.getLogger("rhip.audit")
-
-
-def entry_id(recorded_us: int) -> str:
-    """A new entry's id: a UUID of version 7 (RFC 9562), its recording millisecond then 74 random bits.
-
-    Ids in time order land at the end of the log's unique index on ``id``; random ones (version 4)
-    would each change a page somewhere inside it, and every such page is written to the WAL again.
-    """
-    rand = int.from_bytes(os.urandom(10), "big")
-    ms = (recorded_us // 1000) & 0xFFFF_FFFF_FFFF
-    a, b = (rand >> 62) & 0xFFF, rand & 0x3FFF_FFFF_FFFF_FFFF
-    return f"{ms >> 16:08x}-{ms & 0xFFFF:04x}-{0x7000 | a:04x}-{0x8000 | b >> 48:04x}-{b & 0xFFFF_FFFF_FFFF:012x}"
-
-
-class _Access(NamedTuple):
-    """What was recorded of one access, kept until the writer thread turns it into an entry."""
-
-    principal: Principal
-    action: str
-    subtype: str
-    resources: tuple[ResourceRef, ...]
-    patients: tuple[str, ...]
-    outcome: str
-    query: str | None
-    detail: Mapping[str, str] | None
-    recorded_us: int
 
 
 @dataclass(frozen=True)
@@ -74,13 +57,20 @@ class AuditTrail:
     """Records accesses (buffered) and changes (in their transaction); searches and verifies the log."""
 
     def __init__(
-        self, db: Database, config: AuditConfig | None = None, *, clock: Clock | None = None
+        self,
+        db: Database,
+        config: AuditConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        appender: BatchAppender | None = None,
     ) -> None:
         self.db = db
         self.config = config or AuditConfig()
         self.clock = clock
-        self._pending: list[_Access] = []
-        self._lock = threading.Lock()  # guards _pending
+        self.appender = appender
+        self._pending: list[Access] = []
+        self._unsettled: list[list[Wire]] = []  # batches whose writing failed, ids given: sent again first
+        self._lock = threading.Lock()  # guards _pending and _unsettled
         self._writing = threading.Lock()  # one writer at a time, so entries are chained in buffered order
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -88,52 +78,10 @@ class AuditTrail:
         self._pid = os.getpid()
 
     # -- recording ------------------------------------------------------------------------------
-    def _entry(
-        self,
-        principal: Principal,
-        action: str,
-        subtype: str,
-        resources: Sequence[ResourceRef],
-        patients: Sequence[str],
-        outcome: str,
-        query: str | None,
-        detail: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        return self._build(
-            _Access(
-                principal,
-                action,
-                subtype,
-                tuple(resources),
-                tuple(patients),
-                outcome,
-                query,
-                detail,
-                self._now_us(),
-            )
-        )
-
     def _now_us(self) -> int:
         if self.clock is not None:
             return int(self.clock.now().timestamp() * 1_000_000)
         return time.time_ns() // 1000
-
-    def _build(self, a: _Access) -> dict[str, Any]:
-        """The log entry (BALP AuditEvent and its columns) of one recorded access or change."""
-        return audit_entry(
-            a.principal,
-            id=entry_id(a.recorded_us),
-            recorded_us=a.recorded_us,
-            action=a.action,
-            subtype=a.subtype,
-            resources=a.resources,
-            patients=a.patients,
-            outcome=a.outcome,
-            query=a.query,
-            detail=a.detail,
-            observer=self.config.observer,
-            algorithm=self.config.algorithm,
-        )
 
     def changed(
         self,
@@ -148,7 +96,21 @@ class AuditTrail:
         detail: Mapping[str, str] | None = None,
     ) -> None:
         """Record a change inside the transaction ``tx`` that makes it (gone if ``tx`` rolls back)."""
-        tx.record(self._entry(principal, action, subtype, resources, patients, outcome, None, detail))
+        recorded_us = self._now_us()
+        entry = audit_entry(
+            principal,
+            id=new_entry_id(recorded_us),
+            recorded_us=recorded_us,
+            action=action,
+            subtype=subtype,
+            resources=resources,
+            patients=patients,
+            outcome=outcome,
+            detail=detail,
+            observer=self.config.observer,
+            algorithm=self.config.algorithm,
+        )
+        tx.record(entry)
 
     def accessed(
         self,
@@ -164,9 +126,9 @@ class AuditTrail:
     ) -> None:
         """Record a read, a search or a refused request (written within ``flush_ms``).
 
-        Only the facts are kept here; the writer thread builds the AuditEvent, so a read pays for no JSON.
+        Only the facts are kept here; the entry is built when its batch is written, so a read pays for no JSON.
         """
-        row = _Access(
+        row = Access(
             principal,
             action,
             subtype,
@@ -191,50 +153,62 @@ class AuditTrail:
     def pending(self) -> int:
         """How many accesses wait to be written."""
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + sum(len(b) for b in self._unsettled)
 
     def flush(self) -> None:
         """Write every buffered access now (raises what writing raised; the entries stay buffered)."""
         with self._writing:
             while True:
                 with self._lock:
-                    batch = self._pending[: self.config.batch]
-                    del self._pending[: len(batch)]
-                if not batch:
-                    return
+                    retry = bool(self._unsettled)
+                    if retry:
+                        batch = self._unsettled.pop(0)
+                    else:
+                        taken = self._pending[: self.config.batch]
+                        del self._pending[: len(taken)]
+                        if not taken:
+                            return
+                        batch = to_wire(taken)
                 try:
-                    append_entries(self.db, self._rows(batch))
+                    self._write(batch, retry)
                 except BaseException:
                     with self._lock:
-                        self._pending[:0] = batch
+                        self._unsettled.insert(0, batch)
                     raise
 
-    def _rows(self, batch: list[_Access]) -> list[Any]:
-        rows = []
-        for access in batch:
+    def _write(self, batch: list[Wire], retry: bool) -> None:
+        if self.appender is not None:
             try:
-                rows.append(audit_row(self._build(access)))
-            except Exception:  # a bug in building one entry must not hold back every other one
-                log.exception(
-                    "an audit entry could not be built (%s by %s)", access.subtype, access.principal.subject
-                )
-        return rows
+                self.appender.append(batch, retry=retry)
+                return
+            except AppendFailed as exc:
+                # Written here instead; a batch the appender may have committed skips what it wrote.
+                retry = retry or exc.uncertain
+                log.warning("audit appender: %s; %d entries written in process", exc, len(batch))
+        write_batch(
+            self.db, batch, observer=self.config.observer, algorithm=self.config.algorithm, retry=retry
+        )
 
     def close(self) -> None:
-        """Stop the writer thread and write what is still buffered."""
+        """Stop the writer thread, write what is still buffered, stop the appender."""
         self._stop.set()
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
         self._thread = None
-        self.flush()
+        try:
+            self.flush()
+        finally:
+            if self.appender is not None:
+                self.appender.close()
 
     def _ensure_thread(self) -> None:
         if os.getpid() != self._pid:
             # A forked worker: the parent writes what it had buffered; this process starts afresh.
             self._pid = os.getpid()
-            self._pending, self._lock, self._writing = [], threading.Lock(), threading.Lock()
+            self._pending, self._unsettled = [], []
+            self._lock, self._writing = threading.Lock(), threading.Lock()
             self._wake, self._thread = threading.Event(), None
         if self._thread is not None or self._stop.is_set():
             return
