@@ -60,6 +60,20 @@ class Principal:
     purpose: str = ""
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
+    def __hash__(self) -> int:
+        """Computed once: a principal keys the policy's caches several times in every request."""
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(
+                (
+                    self.subject, self.role, self.scopes, self.institution, self.organization,
+                    self.department, self.district, self.patients, self.institutions, self.client_id,
+                    self.token_id, self.session, self.address, self.purpose,
+                )
+            )  # fmt: skip
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def purpose_of_use(self) -> str:
         """The purpose this principal acts for (explicit, or its role's default)."""

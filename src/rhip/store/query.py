@@ -14,6 +14,8 @@ expression objects cost twice that. The SQL is the portable subset both SQLite a
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,14 +84,15 @@ LOW_SELECTIVITY_TOKENS = frozenset(
 class Sql:
     """Named parameters and table aliases of one statement, in the paramstyle of its database."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, prefix: str = "p") -> None:
         self.dialect = dialect
+        self.prefix = prefix  # of placeholder names and aliases: fragments built apart keep their own
         self.params: dict[str, Any] = {}
         self._aliases = 0
 
     def bind(self, value: Any) -> str:
         """A placeholder for ``value``."""
-        name = f"p{len(self.params)}"
+        name = f"{self.prefix}{len(self.params)}"
         self.params[name] = value
         return f":{name}" if self.dialect == "sqlite" else f"%({name})s"
 
@@ -106,7 +109,14 @@ class Sql:
     def alias(self, table: str) -> str:
         """A fresh alias for ``table`` in this statement."""
         self._aliases += 1
-        return f"{table[:3]}{table[4:7]}{self._aliases}"
+        lead = "" if self.prefix == "p" else self.prefix
+        return f"{lead}{table[:3]}{table[4:7]}{self._aliases}"
+
+
+# The SQL of recent access filters: (filter, type, pid expression, dialect) -> (text, its parameters).
+ACCESS_SQL_KEPT = 512
+_ACCESS_SQL: OrderedDict[tuple[AccessFilter, str, str, str], tuple[str, dict[str, Any]]] = OrderedDict()
+_ACCESS_LOCK = threading.Lock()
 
 
 def _or(parts: Sequence[str]) -> str:
@@ -185,8 +195,8 @@ def token_condition(sql: Sql, t: str, rtype: str, codes: Sequence[str], values: 
 class SqlSearch:
     """Builds SQL for the filters of one search (make one per statement: it owns the parameters)."""
 
-    def __init__(self, dialect: str) -> None:
-        self.sql = Sql(dialect)
+    def __init__(self, dialect: str, prefix: str = "p") -> None:
+        self.sql = Sql(dialect, prefix)
 
     # -- per-filter row conditions on an index-table alias ----------------------------------------
     def _param_rows(self, f: ParamFilter) -> tuple[str, str, str]:
@@ -388,7 +398,31 @@ class SqlSearch:
         raise NotSupported(f"Unsupported filter {type(f).__name__}")
 
     def access_condition(self, a: AccessFilter, rtype: str, pid: str) -> str:
-        """A condition on an outer ``pid`` that holds when the security layer's filter lets the caller see it."""
+        """A condition on an outer ``pid`` that holds when the security layer's filter lets the caller see it.
+
+        The same caller's searches carry the same filter again and again: its SQL is built once, with
+        placeholders and aliases of its own (prefix ``a``), and kept (:data:`_ACCESS_SQL`).
+        """
+        key = (a, rtype, pid, self.sql.dialect)
+        try:
+            with _ACCESS_LOCK:
+                built = _ACCESS_SQL.get(key)
+                if built is not None:
+                    _ACCESS_SQL.move_to_end(key)
+        except TypeError:  # a filter holding something unhashable: built here, not kept
+            return self._access_condition(a, rtype, pid)
+        if built is None:
+            apart = SqlSearch(self.sql.dialect, prefix="a")
+            built = (apart._access_condition(a, rtype, pid), apart.sql.params)
+            with _ACCESS_LOCK:
+                _ACCESS_SQL[key] = built
+                if len(_ACCESS_SQL) > ACCESS_SQL_KEPT:
+                    _ACCESS_SQL.popitem(last=False)
+        text, params = built
+        self.sql.params.update(params)
+        return text
+
+    def _access_condition(self, a: AccessFilter, rtype: str, pid: str) -> str:
         sql = self.sql
         r = sql.alias("resource")
         parts: list[str] = []
