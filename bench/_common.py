@@ -127,16 +127,32 @@ class Server:
         self.stop()
         raise RuntimeError("server did not become ready; see var/bench-server.log")
 
+    def pids(self) -> list[int]:
+        """The server and its child processes (workers, the writer, audit appenders)."""
+        pids = [self.proc.pid]
+        # Each thread lists the children it started (the audit appender is started by the audit thread).
+        for task in Path(f"/proc/{self.proc.pid}/task").glob("*"):
+            try:
+                pids += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server and its running child processes have used."""
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         """Resident memory of the server and its worker processes, in MB."""
         total = 0
-        pids = [self.proc.pid]
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-            pids += [int(c) for c in children]
-        except OSError:
-            pass
-        for pid in pids:
+        for pid in self.pids():
             try:
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                     if line.startswith("VmRSS:"):
