@@ -318,7 +318,9 @@ def _prepared() -> PreparedWrite:
 
 def test_restricted_unpickler_allows_only_plain_data(tmp_path: Path) -> None:
     prepared = _prepared()
-    wire = PlainUnpickler(io.BytesIO(pickle.dumps(prepared.to_wire(), protocol=pickle.HIGHEST_PROTOCOL))).load()
+    wire = PlainUnpickler(
+        io.BytesIO(pickle.dumps(prepared.to_wire(), protocol=pickle.HIGHEST_PROTOCOL))
+    ).load()
     assert PreparedWrite.from_wire(wire) == prepared
     marker = tmp_path / "pwned"
     for evil in (
