@@ -209,3 +209,33 @@ def test_a_database_failure_is_answered_and_the_loop_goes_on(tmp_path: Path) -> 
         for fd in (child_in, parent_in, child_out):
             os.close(fd)
     assert not loop.is_alive()
+
+
+DIES_AFTER_READING = (
+    "import os, sys\n"
+    "from rhip.core.frames import read_frame, write_frame\n"
+    "read_frame(0)\n"
+    "write_frame(1, ('ready', os.getpid()))\n"
+    "read_frame(0)\n"
+    "sys.exit(1)\n"
+)
+
+
+def test_when_appenders_die_holding_a_batch_it_is_written_here_skipping_what_they_wrote(
+    appended: Callable[..., tuple[AuditTrail, ProcessAppender]],
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    written: list[bool] = []
+
+    def recording(*args: Any, retry: bool = False, **kwargs: Any) -> int:
+        written.append(retry)
+        return write_batch(*args, retry=retry, **kwargs)
+
+    monkeypatch.setattr("rhip.security.audit.trail.write_batch", recording)
+    trail, _ = appended(command=[sys.executable, "-c", DIES_AFTER_READING])
+    read(trail, "a")
+    trail.flush()
+    # Two appenders read the batch and died unanswered (the first one replaced once): either may have
+    # committed it, so the server writes it skipping logged entries.
+    assert written == [True] and logged(db) == ["a"]

@@ -83,7 +83,11 @@ class ProcessAppender:
             try:
                 self._send(batch, retry)
             except _Lost as lost:
-                self._send(batch, retry or lost.uncertain)
+                try:
+                    self._send(batch, retry or lost.uncertain)
+                except AppendFailed as again:
+                    # Whoever writes the batch now must skip what either appender may have written.
+                    raise AppendFailed(str(again), uncertain=lost.uncertain or again.uncertain) from again
 
     def _send(self, batch: Sequence[Wire], retry: bool) -> None:
         proc = self._running()

@@ -168,7 +168,11 @@ class AuditTrail:
                         del self._pending[: len(taken)]
                         if not taken:
                             return
-                        batch = to_wire(taken)
+                        try:
+                            batch = to_wire(taken)
+                        except BaseException:
+                            self._pending[:0] = taken
+                            raise
                 try:
                     self._write(batch, retry)
                 except BaseException:
