@@ -18,12 +18,12 @@ from rhip.core.errors import InvalidRequest, NotAcceptable
 from rhip.db.migrate import upgrade
 from rhip.empi import operation_definitions as defs
 from rhip.empi.fhir_api import local_id, parts_of, register
-from rhip.empi.operation_definitions import operation_input
 from rhip.empi.service import EmpiService
 from rhip.empi.survivorship import MASTER_SYSTEM
 from rhip.fhir.events import ResourceCreated, ResourceDeleted, ResourceUpdated
 from rhip.fhir.rest.extensions import Extensions
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
+from rhip.fhir.rest.operation_input import operation_input
 
 BASE = "http://rhip.test/fhir"
 ID_CARD = "urn:oid:2.16.156.10011.1.3"  # 居民身份证

@@ -29,12 +29,12 @@ from rhip.core.errors import InvalidRequest, ResourceNotFound
 from rhip.core.ids import is_valid_fhir_id, new_resource_id
 from rhip.empi import manual, queries
 from rhip.empi import operation_definitions as defs
-from rhip.empi.operation_definitions import OperationInput, operation_input
 from rhip.empi.service import EmpiService
 from rhip.empi.survivorship import MASTER_SYSTEM
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest.extensions import Extensions, OperationSpec, SearchParamExtension
 from rhip.fhir.rest.messages import FhirRequest, FhirResponse
+from rhip.fhir.rest.operation_input import OperationInput, inputs, operation_input
 from rhip.fhir.rest.outcome import dumps
 
 ACTOR_HEADER = "x-rhip-actor"
@@ -320,7 +320,7 @@ OPERATIONS: tuple[tuple[dict[str, Any], Handler, tuple[str, ...]], ...] = (
 
 
 def _bind(service: EmpiService, definition: dict[str, Any], handler: Handler) -> Callable[..., FhirResponse]:
-    code, accepted = str(definition["code"]), defs.inputs(definition)
+    code, accepted = str(definition["code"]), inputs(definition)
 
     def run(repo: FhirRepository, req: FhirRequest, rid: str | None) -> FhirResponse:
         return handler(service, req, operation_input(req, code, accepted), rid)
