@@ -30,9 +30,13 @@ from rhip.fhir.search.extract import IndexExtractor
 from rhip.fhir.search.params import SearchParamRegistry, registry
 from rhip.fhir.search.parse import SearchParser
 from rhip.fhir.validation import Validator, validator
+from rhip.fhir.valuesets import required_valuesets
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.repository import SqlFhirRepository
 from rhip.store.write_service import RemoteWriter
+from rhip.terminology.codesystems import builtin_code_systems
+from rhip.terminology.fhir_api import register as register_terminology
+from rhip.terminology.service import TerminologyService
 
 __all__ = ["Platform", "SchemaOutOfDate", "build_platform", "database", "settle_heap"]
 
@@ -58,6 +62,7 @@ class Platform:
     exchange: ExchangeServices | None = None
     security: SecurityServices | None = None
     store: FhirRepository | None = None  # the unsecured repository: the platform's own processes only
+    terminology: TerminologyService | None = None
 
     def close(self) -> None:
         """Write what the audit trail still holds; release database connections."""
@@ -147,6 +152,8 @@ def build_platform(
             extensions=fhir_extensions,
         )
 
+    terminology = TerminologyService(builtin_code_systems(), required_valuesets())
+    register_terminology(fhir_extensions, terminology)
     resident_index = None
     if empi:
         resident_index = _empi(settings, db, repository, events, fhir_extensions, empi_online)
@@ -174,6 +181,7 @@ def build_platform(
         doors,
         security,
         repository,
+        terminology=terminology,
     )
 
 

@@ -18,8 +18,8 @@ ANY_ROLE = frozenset(Role)
 FINDERS = frozenset({Role.ADMIN, Role.PLATFORM, Role.CLINICIAN, Role.SYSTEM})
 ADMINS = frozenset({Role.ADMIN, Role.PLATFORM})
 
-# code -> roles; the codes of rhip.empi.fhir_api, rhip.documents.fhir_operations and
-# rhip.security.signatures.fhir_api.
+# code -> roles; the codes of rhip.empi.fhir_api, rhip.documents.fhir_operations,
+# rhip.security.signatures.fhir_api and rhip.terminology.fhir_api.
 OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "cda": ANY_ROLE,
     "html": ANY_ROLE,
@@ -31,6 +31,11 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "empi-master": FINDERS,
     "empi-masters": FINDERS,
     "empi-query-links": FINDERS,
+    # Terminology (rhip.terminology.fhir_api): code systems and value sets, no resident's data.
+    "lookup": ANY_ROLE,
+    "validate-code": ANY_ROLE,
+    "subsumes": ANY_ROLE,
+    "expand": ANY_ROLE,
 }
 
 

@@ -1,0 +1,207 @@
+"""The terminology service: look up, validate, expand and compare codes of the platform's code systems.
+
+It holds the code tables (:mod:`rhip.terminology.codesystems`) and the value sets built from them, and
+answers for the value sets of FHIR R4's required bindings too (their codes only, from the official
+package: :mod:`rhip.fhir.valuesets`). Everything is in memory and built once, so a code check is a set
+membership test: validation on every write can afford it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from rhip.fhir.valuesets import RequiredValueSets
+from rhip.terminology.codesystems import CodeSystem, Concept
+
+Subsumption = Literal["equivalent", "subsumes", "subsumed-by", "not-subsumed"]
+
+
+class UnknownTerminology(LookupError):
+    """A code system or value set the service does not hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One code of a value set's expansion."""
+
+    system: str
+    code: str
+    display: str = ""
+    display_en: str = ""
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """A value set enumerated by its members (in order)."""
+
+    url: str
+    name: str
+    members: tuple[Member, ...]
+    version: str = ""
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """Its (system, code) pairs."""
+        return frozenset((m.system, m.code) for m in self.members)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What ``$lookup`` answers of a code."""
+
+    system: CodeSystem
+    concept: Concept
+    ancestors: tuple[str, ...]
+    children: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What ``$validate-code`` answers."""
+
+    result: bool
+    message: str = ""
+    display: str = ""
+
+
+@dataclass(frozen=True)
+class ExpansionPage:
+    """A page of a value set's members that match a filter."""
+
+    url: str
+    total: int
+    offset: int
+    members: tuple[Member, ...]
+
+
+class TerminologyService:
+    """Code systems and value sets by canonical URL (plain dicts, built at start)."""
+
+    def __init__(self, systems: Iterable[CodeSystem], required: RequiredValueSets | None = None) -> None:
+        self.systems: dict[str, CodeSystem] = {}
+        self.valuesets: dict[str, ValueSet] = {}
+        self.required = required
+        self._pairs: dict[str, frozenset[tuple[str, str]]] = {}
+        self._children: dict[str, dict[str, tuple[str, ...]]] = {}
+        for system in systems:
+            self.add(system)
+
+    def add(self, system: CodeSystem) -> None:
+        """Hold ``system`` (and its all-codes value set); a newer table of the same URL replaces the older."""
+        self.systems[system.url] = system
+        children: dict[str, list[str]] = {}
+        for c in system.concepts:
+            if c.parent is not None:
+                children.setdefault(c.parent, []).append(c.code)
+        self._children[system.url] = {k: tuple(v) for k, v in children.items()}
+        if system.valueset:
+            members = tuple(Member(system.url, c.code, c.display, c.display_en) for c in system.concepts)
+            vs = ValueSet(system.valueset, system.name, members, system.version)
+            self.valuesets[vs.url] = vs
+            self._pairs[vs.url] = vs.pairs()
+
+    def code_system(self, url: str) -> CodeSystem:
+        """The code system of ``url``; UnknownTerminology when not held."""
+        try:
+            return self.systems[url]
+        except KeyError:
+            raise UnknownTerminology(f"the code system {url!r} is not known here") from None
+
+    # -- $lookup -----------------------------------------------------------------------------------
+    def lookup(self, system: str, code: str) -> Lookup | None:
+        """The concept of ``code`` in ``system`` with its place in the hierarchy (None: no such code)."""
+        cs = self.code_system(system)
+        concept = cs.by_code.get(code)
+        if concept is None:
+            return None
+        return Lookup(cs, concept, cs.ancestors(code), self._children[cs.url].get(code, ()))
+
+    # -- $validate-code ----------------------------------------------------------------------------
+    def validate_code(
+        self,
+        code: str,
+        *,
+        system: str | None = None,
+        valueset: str | None = None,
+        display: str | None = None,
+        on: date | None = None,
+    ) -> Validation:
+        """Whether ``code`` is in ``valueset`` (or in ``system``), in force ``on`` that day, with that display."""
+        if valueset is None and system is None:
+            raise ValueError("validate a code against a value set or a code system")
+        if valueset is not None:
+            pairs = self._value_set_pairs(valueset)
+            if system is not None:
+                found = (system, code) in pairs
+            else:
+                found = any(c == code for _, c in pairs)
+            if not found:
+                return Validation(False, f"code {code!r} is not in the value set {valueset}")
+            if system is None or system not in self.systems:
+                return Validation(True)
+        assert system is not None
+        cs = self.code_system(system)
+        concept = cs.by_code.get(code)
+        if concept is None:
+            return Validation(False, f"code {code!r} is not in the code system {system} ({cs.name})")
+        if not concept.valid_on(on):
+            return Validation(False, f"code {code!r} of {cs.name} is not in force on {on}", concept.display)
+        if display is not None and display not in (concept.display, concept.display_en):
+            return Validation(
+                False,
+                f"the display of {code!r} in {cs.name} is {concept.display!r}, not {display!r}",
+                concept.display,
+            )
+        return Validation(True, "", concept.display)
+
+    def _value_set_pairs(self, url: str) -> frozenset[tuple[str, str]]:
+        pairs = self._pairs.get(url)
+        if pairs is not None:
+            return pairs
+        expansion = self.required.expansion(url) if self.required is not None else None
+        if expansion is None:
+            raise UnknownTerminology(f"the value set {url!r} is not known here (or not enumerable)")
+        return expansion.pairs
+
+    # -- $expand -----------------------------------------------------------------------------------
+    def value_set(self, url: str) -> ValueSet:
+        """The value set of ``url`` (a required-binding one has codes without displays)."""
+        held = self.valuesets.get(url)
+        if held is not None:
+            return held
+        pairs = self._value_set_pairs(url)
+        members = tuple(Member(s, c) for s, c in sorted(pairs))
+        return ValueSet(url, url.rsplit("/", 1)[-1], members)
+
+    def expand(
+        self, url: str, *, text: str | None = None, offset: int = 0, count: int | None = None
+    ) -> ExpansionPage:
+        """The members of ``url`` whose code or display contains ``text`` (case-insensitive), a page of them."""
+        members: Sequence[Member] = self.value_set(url).members
+        if text:
+            needle = text.casefold()
+            members = [
+                m for m in members
+                if needle in m.code.casefold() or needle in m.display.casefold() or needle in m.display_en.casefold()
+            ]  # fmt: skip
+        if offset < 0 or (count is not None and count < 0):
+            raise ValueError("offset and count are not negative")
+        page = members[offset : None if count is None else offset + count]
+        return ExpansionPage(url, len(members), offset, tuple(page))
+
+    # -- $subsumes ---------------------------------------------------------------------------------
+    def subsumes(self, system: str, code_a: str, code_b: str) -> Subsumption:
+        """How ``code_a`` relates to ``code_b`` in the hierarchy of ``system``."""
+        cs = self.code_system(system)
+        for code in (code_a, code_b):
+            if code not in cs.by_code:
+                raise UnknownTerminology(f"code {code!r} is not in the code system {system} ({cs.name})")
+        if code_a == code_b:
+            return "equivalent"
+        if code_a in cs.ancestors(code_b):
+            return "subsumes"
+        if code_b in cs.ancestors(code_a):
+            return "subsumed-by"
+        return "not-subsumed"
