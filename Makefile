@@ -75,6 +75,7 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/empi_speed.py
 	$(BIN)/python bench/authz.py
 	$(BIN)/python bench/portal.py
+	$(BIN)/python bench/terminology.py
 
 ## make bench-empi: the resident index's accuracy (against Splink, on the synthetic region and FEBRL) and speed
 bench-empi: $(STAMP) bench-deps

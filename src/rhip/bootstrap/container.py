@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +35,7 @@ from rhip.fhir.valuesets import required_valuesets
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.repository import SqlFhirRepository
 from rhip.store.write_service import RemoteWriter
-from rhip.terminology.codesystems import builtin_code_systems
+from rhip.terminology.codesystems import CodeSystem, CodeTableError, builtin_code_systems, read_code_table
 from rhip.terminology.fhir_api import register as register_terminology
 from rhip.terminology.service import TerminologyService
 
@@ -152,7 +153,7 @@ def build_platform(
             extensions=fhir_extensions,
         )
 
-    terminology = TerminologyService(builtin_code_systems(), required_valuesets())
+    terminology = TerminologyService(code_tables(settings), required_valuesets())
     register_terminology(fhir_extensions, terminology)
     resident_index = None
     if empi:
@@ -183,6 +184,21 @@ def build_platform(
         repository,
         terminology=terminology,
     )
+
+
+def code_tables(settings: Settings) -> list[CodeSystem]:
+    """The shipped code tables, then the operator's (``RHIP_TERMINOLOGY__TABLES_DIR``), which may replace them.
+
+    A table that cannot be read stops the start with the file and the reason (CodeTableError).
+    """
+    tables = list(builtin_code_systems())
+    folder = settings.terminology.tables_dir
+    if folder:
+        path = Path(folder)
+        if not path.is_dir():
+            raise CodeTableError(f"RHIP_TERMINOLOGY__TABLES_DIR={folder}: no such folder")
+        tables += [read_code_table(f) for f in sorted(path.glob("*.csv"))]
+    return tables
 
 
 def _empi(

@@ -145,6 +145,18 @@ class ExchangeSettings(BaseModel):
     )
 
 
+class TerminologySettings(BaseModel):
+    """The code tables of the terminology service (docs/terminology.md)."""
+
+    tables_dir: str | None = Field(
+        None,
+        description=(
+            "a folder of code table files (*.csv) read at start beside the shipped ones; a table with the "
+            "URL of a shipped one replaces it"
+        ),
+    )
+
+
 class SecuritySettings(BaseModel):
     """Identity, authorization, audit, signatures and hardening (docs/security.md)."""
 
@@ -209,6 +221,7 @@ class Settings(BaseSettings):
     empi: EmpiSettings = EmpiSettings()
     exchange: ExchangeSettings = ExchangeSettings()
     security: SecuritySettings = SecuritySettings()
+    terminology: TerminologySettings = TerminologySettings()
     timezone: str = Field("Asia/Shanghai", description="zone of dates without an offset, and of display")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

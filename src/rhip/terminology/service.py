@@ -84,6 +84,7 @@ class TerminologyService:
         self.valuesets: dict[str, ValueSet] = {}
         self.required = required
         self._pairs: dict[str, frozenset[tuple[str, str]]] = {}
+        self._systems_of: dict[str, dict[str, str]] = {}  # held value set -> code -> its system
         self._children: dict[str, dict[str, tuple[str, ...]]] = {}
         for system in systems:
             self.add(system)
@@ -101,6 +102,7 @@ class TerminologyService:
             vs = ValueSet(system.valueset, system.name, members, system.version)
             self.valuesets[vs.url] = vs
             self._pairs[vs.url] = vs.pairs()
+            self._systems_of[vs.url] = {m.code: m.system for m in members}
 
     def code_system(self, url: str) -> CodeSystem:
         """The code system of ``url``; UnknownTerminology when not held."""
@@ -132,11 +134,20 @@ class TerminologyService:
         if valueset is None and system is None:
             raise ValueError("validate a code against a value set or a code system")
         if valueset is not None:
-            pairs = self._value_set_pairs(valueset)
             if system is not None:
-                found = (system, code) in pairs
+                found = (system, code) in self._value_set_pairs(valueset)
             else:
-                found = any(c == code for _, c in pairs)
+                held = self._systems_of.get(valueset)
+                if held is not None:
+                    system = held.get(code)  # the member's own system: its display and dates are checked
+                    found = system is not None
+                else:
+                    expansion = self.required.expansion(valueset) if self.required is not None else None
+                    if expansion is None:
+                        raise UnknownTerminology(
+                            f"the value set {valueset!r} is not known here (or not enumerable)"
+                        )
+                    found = code in expansion.codes
             if not found:
                 return Validation(False, f"code {code!r} is not in the value set {valueset}")
             if system is None or system not in self.systems:

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Terminology: how long a code check takes, and how many $expand pages a second the FHIR API answers.
+
+1. Code checks in process, as validation on write makes them: ``--checks`` calls of
+   ``TerminologyService.validate_code`` over every shipped code table and FHIR R4's required value sets
+   (nine in ten codes valid, one in ten not), each timed; p50/p95/p99 and checks per second. The issue's
+   bound: p95 ≤ 1 ms per code check.
+2. ``ValueSet/$expand`` and ``CodeSystem/$lookup`` over HTTP against ``rhip serve`` (SQLite, security on, a
+   clinician's token), ``--clients`` threads for ``--seconds``: requests per second and p50/p95/p99.
+
+Writes bench/results/terminology.json.
+
+    python bench/terminology.py [--checks 200000] [--clients 4] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, Server, cli, machine, percentiles, write_result
+
+from rhip.fhir.valuesets import required_valuesets
+from rhip.terminology.codesystems import builtin_code_systems
+from rhip.terminology.service import TerminologyService
+
+WORK = ROOT / "var" / "bench" / "terminology"
+
+
+def code_checks(n: int) -> dict[str, Any]:
+    """Time ``n`` validate_code calls over every held value set."""
+    tracemalloc.start()
+    service = TerminologyService(builtin_code_systems(), required_valuesets())
+    _, built_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rng = random.Random(3)
+    cases: list[tuple[str, str | None, str]] = []
+    for cs in builtin_code_systems():
+        assert cs.valueset is not None
+        for c in cs.concepts:
+            cases.append((cs.valueset, cs.url, c.code))
+    required = required_valuesets()
+    for url in ("http://hl7.org/fhir/ValueSet/administrative-gender", "http://hl7.org/fhir/ValueSet/observation-status",
+                "http://hl7.org/fhir/ValueSet/encounter-status", "http://hl7.org/fhir/ValueSet/request-status"):  # fmt: skip
+        expansion = required.expansion(url)
+        assert expansion is not None
+        cases += [(url, system, code) for system, code in sorted(expansion.pairs)]
+    checks = []
+    for _ in range(n):
+        vs, system, code = rng.choice(cases)
+        checks.append((vs, system, code if rng.random() < 0.9 else code + "x"))
+    samples = []
+    valid = 0
+    for vs, system, code in checks:
+        started = time.perf_counter()
+        result = service.validate_code(code, valueset=vs, system=system)
+        samples.append(time.perf_counter() - started)
+        valid += result.result
+    total = sum(samples)
+    return {
+        "checks": n,
+        "valid": valid,
+        "per_second": round(n / total),
+        "latency_us": micro_percentiles(samples),
+        "service_build_peak_kb": round(built_peak / 1024),
+    }
+
+
+def micro_percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max of durations in seconds, as microseconds."""
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6, 2)
+
+    return {"p50_us": at(0.50), "p95_us": at(0.95), "p99_us": at(0.99), "max_us": round(ordered[-1] * 1e6, 1)}
+
+
+def http_load(port: int, token: str, paths: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    """Requests per second and latency of ``clients`` threads sending ``paths``."""
+    samples: list[float] = []
+    errors: list[int] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine, bad, i = [], [], k
+        while time.perf_counter() < stop:
+            started = time.perf_counter()
+            conn.request("GET", paths[i % len(paths)], headers={"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 200:
+                bad.append(response.status)
+            i += clients
+        conn.close()
+        with lock:
+            samples.extend(mine)
+            errors.extend(bad)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    return {
+        "requests": len(samples),
+        "per_second": round(len(samples) / elapsed, 1),
+        "errors": len(errors),
+        "latency": percentiles(samples),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--checks", type=int, default=200_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    checks = code_checks(args.checks)
+    lat = checks["latency_us"]
+    print(
+        f"code checks: {checks['checks']:,} ({checks['valid']:,} valid)  {checks['per_second']:,}/s  "
+        f"p50 {lat['p50_us']} µs  p95 {lat['p95_us']} µs  p99 {lat['p99_us']} µs  max {lat['max_us']} µs  "
+        f"(bound: p95 ≤ 1000 µs)"
+    )
+    WORK.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{WORK}/terminology.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RHIP_")}
+    env.update(RHIP_DATABASE_URL=url, RHIP_SECURITY__KEYS_DIR=str(WORK / "keys"), RHIP_LOG_LEVEL="WARNING")
+    cli(env, "db", "upgrade")
+    username = "bench-terminology"
+    listed = cli(env, "users", "list", "--json")
+    if username not in {orjson.loads(line)["username"] for line in listed.splitlines() if line.strip()}:
+        cli(env, "users", "add", "--username", username, "--role", "clinician", "--institution", "510722H01",
+            "--password-stdin", stdin="bench-password-1\n")  # fmt: skip
+    extra = {"RHIP_SECURITY__KEYS_DIR": str(WORK / "keys"), "RHIP_SECURITY__RATE_PER_SECOND": "1000000",
+             "RHIP_SECURITY__RATE_BURST": "1000000"}  # fmt: skip
+    server = Server(url, extra_env=extra)
+    try:
+        token = cli({**env, **extra, "RHIP_SERVER__PORT": str(server.port)}, "tokens", "issue", "--username",
+                    username, "--minutes", "60").strip().splitlines()[-1]  # fmt: skip
+        rng = random.Random(5)
+        words = ["族", "维", "哈", "苗", "han", "k", ""]
+        expands = []
+        for _ in range(500):
+            query = {"url": "urn:rhip:vs:gb-3304", "filter": rng.choice(words), "offset": rng.randrange(20)}
+            expands.append("/fhir/ValueSet/$expand?" + urlencode({**query, "count": 20}))
+        lookups = [
+            "/fhir/CodeSystem/$lookup?" + urlencode({"system": cs.url, "code": rng.choice(cs.concepts).code})
+            for cs in builtin_code_systems()
+            for _ in range(50)
+        ]
+        http_load(server.port, token, expands[:50] + lookups[:50], args.clients, 2)  # warm
+        results = {}
+        for name, paths in (("expand", expands), ("lookup", lookups)):
+            result = http_load(server.port, token, paths, args.clients, args.seconds)
+            results[name] = result
+            hl = result["latency"]
+            print(
+                f"${name:<7} over HTTP: {result['per_second']:>7}/s  p50 {hl['p50_ms']} ms  p95 {hl['p95_ms']} ms  "
+                f"p99 {hl['p99_ms']} ms  errors {result['errors']}"
+            )
+        rss = round(server.rss_mb(), 1)
+    finally:
+        server.stop()
+    print(f"server memory {rss} MB (its audit appender included)")
+    path = write_result(
+        "terminology",
+        {
+            "machine": machine(),
+            "code_checks": checks,
+            "http": results,
+            "clients": args.clients,
+            "rss_mb": rss,
+        },
+    )
+    print(f"wrote {path.relative_to(ROOT)}")
+    errors = sum(r["errors"] for r in results.values())
+    return 0 if lat["p95_us"] <= 1000 and not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
