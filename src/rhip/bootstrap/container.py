@@ -95,6 +95,7 @@ def build_platform(
     empi_online: bool | None = None,
     exchange: bool = True,
     signatures: bool = True,
+    terminology: bool = True,
 ) -> Platform:
     """Wire everything; refuses to start on a database whose schema is not current.
 
@@ -102,7 +103,8 @@ def build_platform(
     own unless ``empi`` is false). ``empi_online`` overrides ``settings.empi.online`` (bulk import turns
     matching per request off and links in batch at the end). ``exchange``: wire the HL7 v2/v3 doors and
     the document registry (with its MHD and CDA operations). ``signatures``: add the document-signature
-    operations ($sign, $verify-signature).
+    operations ($sign, $verify-signature). ``terminology``: add the terminology operations ($lookup,
+    $validate-code, $expand, $subsumes; the service itself is always built).
     """
     db = database(settings)
     if require_schema:
@@ -153,8 +155,9 @@ def build_platform(
             extensions=fhir_extensions,
         )
 
-    terminology = TerminologyService(code_tables(settings), required_valuesets())
-    register_terminology(fhir_extensions, terminology)
+    codes = TerminologyService(code_tables(settings), required_valuesets())
+    if terminology:
+        register_terminology(fhir_extensions, codes)
     resident_index = None
     if empi:
         resident_index = _empi(settings, db, repository, events, fhir_extensions, empi_online)
@@ -182,7 +185,7 @@ def build_platform(
         doors,
         security,
         repository,
-        terminology=terminology,
+        terminology=codes,
     )
 
 

@@ -124,7 +124,12 @@ def ext_fhir(settings: Settings, index: NicknameIndex) -> Iterator[FhirClient]:
     upgrade(db.engine)
     db.dispose()
     plat = build_platform(
-        settings, extensions=extensions(index), empi=False, exchange=False, signatures=False
+        settings,
+        extensions=extensions(index),
+        empi=False,
+        exchange=False,
+        signatures=False,
+        terminology=False,
     )
     try:
         yield FhirClient(plat)
