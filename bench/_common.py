@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,41 @@ def write_result(name: str, data: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False))
     return path
+
+
+def http_load(port: int, paths: list[str], token: str | None, clients: int, seconds: float) -> dict[str, Any]:
+    """Requests, latencies (seconds) and error statuses of ``clients`` threads sending ``paths`` for ``seconds``."""
+    headers = {"Accept": "application/fhir+json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    samples: list[float] = []
+    errors: list[int] = []
+    lock = threading.Lock()
+    stop = time.perf_counter() + seconds
+
+    def worker(k: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        mine, bad, i = [], [], k
+        while time.perf_counter() < stop:
+            path = paths[i % len(paths)]
+            i += clients
+            started = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 200:
+                bad.append(response.status)
+        conn.close()
+        with lock:
+            samples.extend(mine)
+            errors.extend(bad)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - began
+    return {"requests": len(samples), "seconds": elapsed, "samples": samples, "errors": errors}

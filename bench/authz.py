@@ -27,13 +27,10 @@ The issue's bound: the layer costs at most 15% of search throughput.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import random
 import statistics
 import sys
-import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -42,7 +39,7 @@ import orjson
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, cli, load_region, machine, percentiles, write_result
+from _common import ROOT, Server, cli, http_load, load_region, machine, percentiles, write_result
 
 ID_CARD = "urn:oid:2.16.156.10011.1.3"
 WORK = ROOT / "var" / "bench" / "authz"
@@ -128,44 +125,6 @@ def mix(patients: list[str], cards: dict[str, str], seed: int, n: int) -> list[s
     return paths
 
 
-def run(port: int, paths: list[str], token: str | None, clients: int, seconds: float) -> dict[str, Any]:
-    """Requests, latencies (seconds) and error statuses of ``clients`` threads sending ``paths`` for ``seconds``."""
-    headers = {"Accept": "application/fhir+json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    samples: list[float] = []
-    errors: list[int] = []
-    lock = threading.Lock()
-    stop = time.perf_counter() + seconds
-
-    def worker(k: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine, bad, i = [], [], k
-        while time.perf_counter() < stop:
-            path = paths[i % len(paths)]
-            i += clients
-            started = time.perf_counter()
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - started)
-            if response.status != 200:
-                bad.append(response.status)
-        conn.close()
-        with lock:
-            samples.extend(mine)
-            errors.extend(bad)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
-    return {"requests": len(samples), "seconds": elapsed, "samples": samples, "errors": errors}
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -232,13 +191,13 @@ def main() -> int:
                     "120",
                 )
                 tokens[side] = issued.strip().splitlines()[-1]
-            run(servers[side].port, paths[:300], tokens[side], args.clients, 2)  # warm caches
+            http_load(servers[side].port, paths[:300], tokens[side], args.clients, 2)  # warm caches
         for k in range(args.rounds):
             per_second: dict[str, float] = {}
             for side in ("off", "on") if k % 2 == 0 else ("on", "off"):
                 server = servers[side]
                 cpu_before = server.cpu_seconds()
-                result = run(server.port, paths, tokens[side], args.clients, args.seconds)
+                result = http_load(server.port, paths, tokens[side], args.clients, args.seconds)
                 total = totals[side]
                 total["cpu"] += server.cpu_seconds() - cpu_before
                 total["requests"] += result["requests"]

@@ -16,11 +16,9 @@ Writes bench/results/terminology.json.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import random
 import sys
-import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -30,7 +28,7 @@ from urllib.parse import urlencode
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, cli, machine, percentiles, write_result
+from _common import ROOT, Server, cli, http_load, machine, percentiles, write_result
 
 from rhip.fhir.valuesets import required_valuesets
 from rhip.terminology.codesystems import builtin_code_systems
@@ -88,42 +86,13 @@ def micro_percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_us": at(0.50), "p95_us": at(0.95), "p99_us": at(0.99), "max_us": round(ordered[-1] * 1e6, 1)}
 
 
-def http_load(port: int, token: str, paths: list[str], clients: int, seconds: float) -> dict[str, Any]:
-    """Requests per second and latency of ``clients`` threads sending ``paths``."""
-    samples: list[float] = []
-    errors: list[int] = []
-    lock = threading.Lock()
-    stop = time.perf_counter() + seconds
-
-    def worker(k: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine, bad, i = [], [], k
-        while time.perf_counter() < stop:
-            started = time.perf_counter()
-            conn.request("GET", paths[i % len(paths)], headers={"Authorization": f"Bearer {token}"})
-            response = conn.getresponse()
-            response.read()
-            mine.append(time.perf_counter() - started)
-            if response.status != 200:
-                bad.append(response.status)
-            i += clients
-        conn.close()
-        with lock:
-            samples.extend(mine)
-            errors.extend(bad)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
-    began = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - began
+def http_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """Requests per second, error count and latency of an http_load result."""
     return {
-        "requests": len(samples),
-        "per_second": round(len(samples) / elapsed, 1),
-        "errors": len(errors),
-        "latency": percentiles(samples),
+        "requests": result["requests"],
+        "per_second": round(result["requests"] / result["seconds"], 1),
+        "errors": len(result["errors"]),
+        "latency": percentiles(result["samples"]),
     }
 
 
@@ -169,10 +138,10 @@ def main() -> int:
             for cs in builtin_code_systems()
             for _ in range(50)
         ]
-        http_load(server.port, token, expands[:50] + lookups[:50], args.clients, 2)  # warm
+        http_load(server.port, expands[:50] + lookups[:50], token, args.clients, 2)  # warm
         results = {}
         for name, paths in (("expand", expands), ("lookup", lookups)):
-            result = http_load(server.port, token, paths, args.clients, args.seconds)
+            result = http_summary(http_load(server.port, paths, token, args.clients, args.seconds))
             results[name] = result
             hl = result["latency"]
             print(
