@@ -27,6 +27,7 @@ install: $(STAMP)
 ## http://127.0.0.1:8080 (the demo accounts are printed)
 demo: $(STAMP)
 	$(BIN)/rhip db upgrade
+	$(BIN)/rhip terminology load
 	@if [ ! -f var/demo-loaded ] || [ -n "$$RHIP_DATABASE_URL" ]; then \
 		$(BIN)/rhip synth --out var/demo --people $(DEMO_PEOPLE) --years $(DEMO_YEARS) --start $(DEMO_START) --formats fhir,cda && \
 		$(BIN)/rhip import var/demo/fhir --jobs 2 && $(BIN)/rhip import var/demo/cda --allow-refused && \

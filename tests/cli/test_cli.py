@@ -391,3 +391,14 @@ def test_import_may_allow_refusals(migrated: Cli, tmp_path: Path) -> None:
     text = output(result)
     assert result.returncode == 0, text  # (make demo loads a region with a few refusals on purpose)
     assert "1 rejected" in text
+
+
+def test_terminology_list_and_load(migrated: Cli) -> None:
+    listed = migrated("terminology", "list")
+    assert listed.returncode == 0, output(listed)
+    assert "urn:oid:2.16.156.10011.2.3.3.4" in listed.stdout and "GB/T 2261.1" in listed.stdout
+    loaded = migrated("terminology", "load")
+    assert loaded.returncode == 0, output(loaded)
+    assert flat(loaded.stdout).count("created") == 12
+    again = migrated("terminology", "load")
+    assert flat(again.stdout).count("unchanged") == 12 and "created" not in again.stdout
