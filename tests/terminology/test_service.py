@@ -82,3 +82,15 @@ def test_subsumes_follows_parents(service: TerminologyService) -> None:
     assert service.subsumes(MARITAL, "10", "22") == "not-subsumed"
     with pytest.raises(UnknownTerminology):
         service.subsumes(MARITAL, "20", "99")
+
+
+def test_divisions_with_their_hierarchy_and_validity(service: TerminologyService) -> None:
+    divisions = "urn:rhip:cs:gb-t-2260"
+    assert service.subsumes(divisions, "510000", "510703") == "subsumes"  # 四川省 > 绵阳市 > 涪城区
+    found = service.lookup(divisions, "510703")
+    assert found is not None and found.concept.display == "涪城区" and found.ancestors == ("510700", "510000")
+    # 安县 became 安州区 in 2016: a record of 2010 may name it, one of 2024 may not.
+    assert service.validate_code("510724", system=divisions, on=date(2010, 5, 1)).result
+    assert not service.validate_code("510724", system=divisions, on=date(2024, 5, 1)).result
+    assert service.validate_code("510705", system=divisions, on=date(2024, 5, 1)).display == "安州区"
+    assert [m.code for m in service.expand("urn:rhip:vs:gb-t-2260", text="绵阳").members] == ["510700"]
