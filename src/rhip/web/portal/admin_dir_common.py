@@ -1,4 +1,5 @@
-"""What the operators' directory pages share: the administrator check, form limits, paging links."""
+"""What the operators' directory pages share: the administrator check, form limits, paging links, the
+stale-form check of the edit pages."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 
 from rhip.security.principal import Role
-from rhip.web.portal.core import Portal, Viewer
+from rhip.web.portal.core import Portal, PortalError, Viewer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FORM_FIELDS = 40
@@ -67,3 +68,27 @@ def local_us(us: int | None) -> str:
     if not us:
         return ""
     return datetime.fromtimestamp(us / 1_000_000, SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def version_of(resource: dict[str, Any]) -> str:
+    """The resource's ``meta.versionId`` ('' when it has none): what an edit form carries to save against."""
+    return str((resource.get("meta") or {}).get("versionId", ""))
+
+
+def refuse_if_changed(current: dict[str, Any], version: str, conflict_key: str) -> None:
+    """409 ``conflict_key`` when the resource was saved since the form (at ``version``) was opened."""
+    if version and version_of(current) != version:
+        # Someone saved it since the form was opened: do not overwrite their change unseen.
+        raise PortalError(409, conflict_key)
+
+
+def shown_again(
+    error: PortalError, conflict_key: str, fields: dict[str, str], version: str
+) -> dict[str, str]:
+    """The fields an edit form shows again after ``error`` (401, 403 and 404 are raised on, not shown).
+
+    After a conflict the form carries no version: saving it again overwrites, knowingly.
+    """
+    if error.status in (401, 403, 404):
+        raise error
+    return {**fields, "version": "" if error.key == conflict_key else version}

@@ -13,7 +13,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from rhip.web.portal.admin_dir_common import FORM_PART, admin, admin_form, matches, next_page
+from rhip.web.portal.admin_dir_common import (
+    FORM_PART,
+    admin,
+    admin_form,
+    matches,
+    next_page,
+    refuse_if_changed,
+    shown_again,
+    version_of,
+)
 from rhip.web.portal.admin_dir_csv import (
     MAX_BYTES,
     FileProblem,
@@ -219,7 +228,7 @@ def routes(portal: Portal) -> list[Route]:
         viewer = await admin(portal, request)
         org_id = request.path_params["id"]
         org = await portal.run(viewer, lambda: portal.fhir("GET", f"Organization/{org_id}")) or {}
-        fields = {**org_fields(org), "version": str((org.get("meta") or {}).get("versionId", ""))}
+        fields = {**org_fields(org), "version": version_of(org)}
         return _edit_page(viewer, request, org_id, fields)
 
     async def save(request: Request) -> Response:
@@ -227,7 +236,7 @@ def routes(portal: Portal) -> list[Route]:
         viewer, posted = await admin_form(portal, request)
         org_id = request.path_params["id"]
         fields = {k: posted.get(k, "") for k in ORGANIZATION_COLUMNS}
-        fields_version = posted.get("version", "")
+        version = posted.get("version", "")
         try:
             clean = check_org(fields)
         except RowError as error:
@@ -235,19 +244,15 @@ def routes(portal: Portal) -> list[Route]:
                 viewer,
                 request,
                 org_id,
-                {**fields, "version": fields_version},
+                {**fields, "version": version},
                 400,
                 error_field=error.field,
                 error_key=error.key,
             )
 
-        version = fields_version
-
         def put() -> None:
             current = portal.fhir("GET", f"Organization/{org_id}") or {}
-            if version and str((current.get("meta") or {}).get("versionId", "")) != version:
-                # Someone saved it since the form was opened: do not overwrite their change unseen.
-                raise PortalError(409, "dir.inst.conflict")
+            refuse_if_changed(current, version, "dir.inst.conflict")
             query = [("identifier", f"{INSTITUTION_CODE}|{clean['code']}"), ("_count", "2")]
             if any(o.get("id") != org_id for o in matches(portal.fhir("GET", "Organization", query))):
                 raise PortalError(409, "dir.err.code_taken", clean["code"])
@@ -256,18 +261,9 @@ def routes(portal: Portal) -> list[Route]:
         try:
             await portal.run(viewer, put)
         except PortalError as error:
-            if error.status in (401, 403, 404):
-                raise
-            if error.key == "dir.inst.conflict":
-                fields_version = ""  # shown again with the stored version: saving again overwrites
+            shown = shown_again(error, "dir.inst.conflict", fields, version)
             return _edit_page(
-                viewer,
-                request,
-                org_id,
-                {**fields, "version": fields_version},
-                error.status,
-                error_key=error.key,
-                error_detail=error.detail,
+                viewer, request, org_id, shown, error.status, error_key=error.key, error_detail=error.detail
             )
         return RedirectResponse(f"{PREFIX}{HERE}/{org_id}?saved=1", status_code=303)
 

@@ -11,7 +11,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from rhip.web.portal.admin_dir_common import admin, admin_form, matches
+from rhip.web.portal.admin_dir_common import (
+    admin,
+    admin_form,
+    matches,
+    refuse_if_changed,
+    shown_again,
+    version_of,
+)
 from rhip.web.portal.admin_dir_records import (
     FHIR_ID,
     PRACTITIONER_LICENCE,
@@ -122,7 +129,7 @@ def routes(portal: Portal) -> list[Route]:
             return portal.fhir("GET", f"Practitioner/{pid}") or {}, _roles(pid)
 
         res, roles = await portal.run(viewer, read)
-        fields = {**practitioner_fields(res), "version": str((res.get("meta") or {}).get("versionId", ""))}
+        fields = {**practitioner_fields(res), "version": version_of(res)}
         return _page(viewer, request, pid, fields, roles=roles)
 
     async def save(request: Request) -> Response:
@@ -134,9 +141,7 @@ def routes(portal: Portal) -> list[Route]:
 
         def put() -> None:
             current = portal.fhir("GET", f"Practitioner/{pid}") or {}
-            if version and str((current.get("meta") or {}).get("versionId", "")) != version:
-                # Someone saved it since the form was opened: do not overwrite their change unseen.
-                raise PortalError(409, "dir.prac.conflict")
+            refuse_if_changed(current, version, "dir.prac.conflict")
             clean = _check(fields, current)
             _licence_taken(portal, clean["licence"], pid)
             portal.fhir("PUT", f"Practitioner/{pid}", body=_apply(current, clean))
@@ -147,18 +152,9 @@ def routes(portal: Portal) -> list[Route]:
             shown = {**fields, "version": version}
             return _page(viewer, request, pid, shown, 400, error_field=error.field, error_key=error.key)
         except PortalError as error:
-            if error.status in (401, 403, 404):
-                raise
-            if error.key == "dir.prac.conflict":
-                version = ""  # shown again with the stored version: saving again overwrites
+            shown = shown_again(error, "dir.prac.conflict", fields, version)
             return _page(
-                viewer,
-                request,
-                pid,
-                {**fields, "version": version},
-                error.status,
-                error_key=error.key,
-                error_detail=error.detail,
+                viewer, request, pid, shown, error.status, error_key=error.key, error_detail=error.detail
             )
         return RedirectResponse(f"{PREFIX}{HERE}/{pid}/edit?saved=1", status_code=303)
 
