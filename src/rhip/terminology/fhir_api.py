@@ -221,7 +221,7 @@ def expand(service: TerminologyService, inp: OperationInput) -> dict[str, Any]:
     count = inp.integer("count", MAX_EXPAND, 0, MAX_EXPAND)
     text = inp.one("filter")
     page = service.expand(url, text=text, offset=offset, count=count)
-    vs = service.value_set(url)
+    vs = page.valueset
     parameters: list[dict[str, Any]] = [
         {"name": "offset", "valueInteger": offset},
         {"name": "count", "valueInteger": count},

@@ -70,7 +70,7 @@ class Validation:
 class ExpansionPage:
     """A page of a value set's members that match a filter."""
 
-    url: str
+    valueset: ValueSet
     total: int
     offset: int
     members: tuple[Member, ...]
@@ -85,6 +85,7 @@ class TerminologyService:
         self.required = required
         self._pairs: dict[str, frozenset[tuple[str, str]]] = {}
         self._systems_of: dict[str, dict[str, str]] = {}  # held value set -> code -> its system
+        self._required_sets: dict[str, ValueSet] = {}  # required-binding value sets, enumerated once
         self._children: dict[str, dict[str, tuple[str, ...]]] = {}
         for system in systems:
             self.add(system)
@@ -179,18 +180,20 @@ class TerminologyService:
     # -- $expand -----------------------------------------------------------------------------------
     def value_set(self, url: str) -> ValueSet:
         """The value set of ``url`` (a required-binding one has codes without displays)."""
-        held = self.valuesets.get(url)
+        held = self.valuesets.get(url) or self._required_sets.get(url)
         if held is not None:
             return held
         pairs = self._value_set_pairs(url)
         members = tuple(Member(s, c) for s, c in sorted(pairs))
-        return ValueSet(url, url.rsplit("/", 1)[-1], members)
+        built = self._required_sets[url] = ValueSet(url, url.rsplit("/", 1)[-1], members)
+        return built
 
     def expand(
         self, url: str, *, text: str | None = None, offset: int = 0, count: int | None = None
     ) -> ExpansionPage:
         """The members of ``url`` whose code or display contains ``text`` (case-insensitive), a page of them."""
-        members: Sequence[Member] = self.value_set(url).members
+        vs = self.value_set(url)
+        members: Sequence[Member] = vs.members
         if text:
             needle = text.casefold()
             members = [
@@ -200,7 +203,7 @@ class TerminologyService:
         if offset < 0 or (count is not None and count < 0):
             raise ValueError("offset and count are not negative")
         page = members[offset : None if count is None else offset + count]
-        return ExpansionPage(url, len(members), offset, tuple(page))
+        return ExpansionPage(vs, len(members), offset, tuple(page))
 
     # -- $subsumes ---------------------------------------------------------------------------------
     def subsumes(self, system: str, code_a: str, code_b: str) -> Subsumption:
