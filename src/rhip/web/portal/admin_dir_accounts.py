@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -205,18 +206,23 @@ def routes(portal: Portal) -> list[Route]:
             viewer, request, 200, created_user=username, new_password=password if generated else None
         )
 
-    async def set_user(request: Request) -> Response:
-        """Disable or enable a user (disabling ends its sessions and its tokens stop working)."""
-        viewer, _ = await admin_form(portal, request)
-        username, action = request.path_params["username"], _action(request)
-        accounts = portal.identity().accounts
-        try:
-            await portal.run(viewer, lambda: accounts.set_user_disabled(username, action == "disable"))
-        except RhipError as error:
-            return await render(
-                viewer, request, 400, error_key="dir.acct.refused", error_detail=error.message
-            )
-        return _done(f"user_{action}d", username)
+    def disabling(kind: str, param: str) -> Callable[[Request], Awaitable[Response]]:
+        """Disable or enable a user or a client (a disabled user's sessions end, its tokens stop working)."""
+
+        async def toggle(request: Request) -> Response:
+            viewer, _ = await admin_form(portal, request)
+            name, action = request.path_params[param], _action(request)
+            accounts = portal.identity().accounts
+            change = accounts.set_user_disabled if kind == "user" else accounts.set_client_disabled
+            try:
+                await portal.run(viewer, lambda: change(name, action == "disable"))
+            except RhipError as error:
+                return await render(
+                    viewer, request, 400, error_key="dir.acct.refused", error_detail=error.message
+                )
+            return _done(f"{kind}_{action}d", name)
+
+        return toggle
 
     async def add_client(request: Request) -> Response:
         """Register a client system with a JWKS URL or its public keys."""
@@ -254,31 +260,18 @@ def routes(portal: Portal) -> list[Route]:
             )
         return _done("client_added", client_id)
 
-    async def set_client(request: Request) -> Response:
-        """Disable or enable a client system."""
-        viewer, _ = await admin_form(portal, request)
-        client_id, action = request.path_params["client_id"], _action(request)
-        accounts = portal.identity().accounts
-        try:
-            await portal.run(viewer, lambda: accounts.set_client_disabled(client_id, action == "disable"))
-        except RhipError as error:
-            return await render(
-                viewer, request, 400, error_key="dir.acct.refused", error_detail=error.message
-            )
-        return _done(f"client_{action}d", client_id)
-
     return [
         Route(f"{PREFIX}{HERE}", guarded(portal, page), methods=["GET"]),
         Route(f"{PREFIX}{HERE}/users", guarded(portal, add_user), methods=["POST"]),
         Route(
             f"{PREFIX}{HERE}/users/{{username}}/{{action:str}}",
-            guarded(portal, set_user),
+            guarded(portal, disabling("user", "username")),
             methods=["POST"],
         ),
         Route(f"{PREFIX}{HERE}/clients", guarded(portal, add_client), methods=["POST"]),
         Route(
             f"{PREFIX}{HERE}/clients/{{client_id:path}}/{{action:str}}",
-            guarded(portal, set_client),
+            guarded(portal, disabling("client", "client_id")),
             methods=["POST"],
         ),
     ]
