@@ -1,12 +1,15 @@
 """Code systems as versioned data files: what a code means, what it belongs under, since and until when.
 
 A code table is a CSV file in ``data/`` (or anywhere an operator keeps one): ``#`` lines first, each
-``key: value`` (``name``, ``title``, ``url``, ``valueset``, ``version``, ``source``, ``verified``; a line
-starting with ``#`` and spaces continues the previous value), then the columns ``code, display,
+``key: value`` (``name``, ``title``, ``url``, ``valueset``, ``version``, ``source``, ``verified``, ``content``;
+a line starting with ``#`` and spaces continues the previous value), then the columns ``code, display,
 display_en, parent, verified, valid_from, valid_to``. ``parent`` makes the hierarchy ``$subsumes`` answers
 from; ``verified`` says whether the row was checked against the standard's text (``no``: keyed in from
 secondary sources, see the file's ``verified`` line); ``valid_from``/``valid_to`` (ISO dates, inclusive) date
-codes that come and go, such as divisions merged or renamed (GB/T 2260).
+codes that come and go, such as divisions merged or renamed (GB/T 2260). ``content`` is ``complete`` (the
+default: every code of the standard is listed, so a code not listed is wrong and validation on write refuses
+it) or ``fragment`` (a subset, such as the ICD-10 codes the platform's rules use: a code not listed is only
+a warning).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 COLUMNS = ("code", "display", "display_en", "parent", "verified", "valid_from", "valid_to")
 REQUIRED_META = ("name", "url", "version", "source")
+CONTENTS = ("complete", "fragment")
 
 
 class CodeTableError(ValueError):
@@ -61,6 +65,7 @@ class CodeSystem:
     title: str = ""
     valueset: str | None = None  # the value set of all its codes
     verified_note: str = ""
+    content: str = "complete"  # or "fragment": not every code of the standard is listed
     concepts: tuple[Concept, ...] = ()
     by_code: Mapping[str, Concept] = field(default_factory=dict, compare=False, repr=False)
 
@@ -70,6 +75,9 @@ class CodeSystem:
         missing = [k for k in REQUIRED_META if not meta.get(k)]
         if missing:
             raise CodeTableError(f"code table without {', '.join(missing)}")
+        content = meta.get("content") or "complete"
+        if content not in CONTENTS:
+            raise CodeTableError(f"{meta['url']}: content is complete or fragment, not {content!r}")
         listed = tuple(concepts)
         by_code: dict[str, Concept] = {}
         for concept in listed:
@@ -89,6 +97,7 @@ class CodeSystem:
             title=meta.get("title", ""),
             valueset=meta.get("valueset") or None,
             verified_note=meta.get("verified", ""),
+            content=content,
             concepts=listed,
             by_code=by_code,
         )
@@ -108,7 +117,7 @@ class CodeSystem:
         return tuple(out)
 
     def to_fhir(self) -> dict[str, Any]:
-        """The FHIR R4 CodeSystem resource (content complete, hierarchy by ``parent`` property)."""
+        """The FHIR R4 CodeSystem resource (its content, hierarchy by ``parent`` property)."""
         concepts = []
         for c in self.concepts:
             concept: dict[str, Any] = {"code": c.code, "display": c.display}
@@ -137,7 +146,7 @@ class CodeSystem:
             + (f". Verified: {self.verified_note}" if self.verified_note else ""),
             "caseSensitive": True,
             "hierarchyMeaning": "is-a",
-            "content": "complete",
+            "content": self.content,
             "count": len(self.concepts),
             "property": [
                 {"code": "parent", "type": "code", "description": "the code this one is a kind of"},
