@@ -32,6 +32,7 @@ from rhip.fhir.search.params import SearchParamRegistry, registry
 from rhip.fhir.search.parse import SearchParser
 from rhip.fhir.validation import Validator, validator
 from rhip.fhir.valuesets import required_valuesets
+from rhip.registries.search import registry_params
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.repository import SqlFhirRepository
 from rhip.store.write_service import RemoteWriter
@@ -116,7 +117,7 @@ def build_platform(
             )
     zone = ZoneInfo(settings.timezone)
     table = structure()
-    params = registry()
+    params = registry().extended(registry_params())  # + the registries' pinyin and division
     base_urls = settings.server.own_base_urls()
     the_validator = validator()
     events = InProcessEventBus()

@@ -331,7 +331,7 @@ def test_the_list_is_exported_as_csv(portal_app: Callable[[str | None], TestClie
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     text = response.content.decode("utf-8-sig")
     lines = text.strip().splitlines()
-    assert lines[0] == "code,name,uscc,licence,kind,division,address,active"
+    assert lines[0] == "code,name,uscc,licence,kind,division,address,active,parent"
     assert len(lines) > 1 and all("人民医院" in line for line in lines[1:])
 
 

@@ -7,8 +7,9 @@ are marked ``column``; ``_content``, ``_text``, ``_query`` and ``_filter`` are n
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
@@ -186,6 +187,34 @@ def _with_derived(params: dict[str, SearchParam]) -> dict[str, SearchParam]:
     return out
 
 
+@dataclass(frozen=True)
+class CustomParam:
+    """A search parameter a capability defines beyond the official R4 ones (its own SearchParameter).
+
+    ``expression`` is FHIRPath of the supported subset. ``derive`` is an index hook for values FHIRPath
+    cannot compute (a name's pinyin): each node the expression yields becomes the strings it returns,
+    indexed as the parameter's values; ``derive_name`` names it in the parameter's expression.
+    """
+
+    resource_type: str
+    code: str
+    type: str
+    expression: str
+    url: str
+    targets: tuple[str, ...] = ()
+    derive: Callable[[Any, str], Iterable[str]] | None = field(default=None, compare=False)
+    derive_name: str = ""
+
+
+def _deriving(
+    base: Callable[[dict[str, Any]], Nodes], derive: Callable[[Any, str], Iterable[str]]
+) -> Callable[[dict[str, Any]], Nodes]:
+    def extract(resource: dict[str, Any]) -> Nodes:
+        return [(text, "string") for value, typ in base(resource) for text in derive(value, typ)]
+
+    return extract
+
+
 class SearchParamRegistry:
     """Search parameters by resource type and code."""
 
@@ -203,6 +232,7 @@ class SearchParamRegistry:
                 lambda t: static.compile(expression, t), compiler.compile_relative(expression)
             )
 
+        self._root_fn = root_fn  # for the parameters capabilities add (extended)
         raw: Mapping[str, Mapping[str, Any]] = data["params"]
         common = {
             code: p
@@ -234,6 +264,29 @@ class SearchParamRegistry:
                     ),
                 )
             self._by_type[rtype] = _with_derived(params)
+
+    def extended(self, custom: Sequence[CustomParam]) -> SearchParamRegistry:
+        """A registry with the official parameters and ``custom`` ones; ValueError for a taken code."""
+        out = copy.copy(self)
+        out._by_type = {t: dict(params) for t, params in self._by_type.items()}
+        for c in custom:
+            params = out._by_type.get(c.resource_type)
+            if params is None or c.code in params or c.code.startswith("_"):
+                raise ValueError(f"search parameter {c.resource_type}.{c.code}: unknown type or code taken")
+            base = self._root_fn(c.expression, c.resource_type)
+            params[c.code] = SearchParam(
+                resource_type=c.resource_type,
+                code=c.code,
+                type=c.type,
+                # The extractor shares nodes between parameters of one expression: a derived parameter's
+                # expression names its function, so it never shares the nodes of the plain one.
+                expression=c.expression if c.derive is None else f"({c.expression}).{c.derive_name}()",
+                url=c.url,
+                targets=c.targets,
+                extract=base if c.derive is None else _deriving(base, c.derive),
+                first_keys=_first_keys(self.table, c.resource_type, c.expression, []),
+            )
+        return out
 
     def for_type(self, resource_type: str) -> dict[str, SearchParam]:
         """Every parameter of a resource type by code (empty for unknown types)."""

@@ -5,6 +5,7 @@ administrator, so the FHIR service validates, the security layer decides and the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,17 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from rhip.web.portal.admin_dir_common import (
-    FORM_PART,
-    admin,
-    admin_form,
-    matches,
-    next_page,
-    refuse_if_changed,
-    shown_again,
-    version_of,
-)
-from rhip.web.portal.admin_dir_csv import (
+from rhip.registries.csv_io import (
     MAX_BYTES,
     FileProblem,
     RowResult,
@@ -31,8 +22,10 @@ from rhip.web.portal.admin_dir_csv import (
     export_csv,
     import_rows,
     read_rows,
+    rows_of,
 )
-from rhip.web.portal.admin_dir_records import (
+from rhip.registries.fhir_port import FhirCall, FhirRefused
+from rhip.registries.records import (
     INSTITUTION_CODE,
     KINDS,
     ORGANIZATION_COLUMNS,
@@ -42,6 +35,16 @@ from rhip.web.portal.admin_dir_records import (
     check_org,
     org_fields,
     practitioner_fields,
+)
+from rhip.web.portal.admin_dir_common import (
+    FORM_PART,
+    admin,
+    admin_form,
+    matches,
+    next_page,
+    refuse_if_changed,
+    shown_again,
+    version_of,
 )
 from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
 from rhip.web.portal.nav import PREFIX
@@ -55,6 +58,24 @@ TOKEN_LIKE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 def _kind(value: str | None) -> str:
     return "practitioners" if value == "practitioners" else "organizations"
+
+
+def _type(kind: str) -> str:
+    return "Practitioner" if kind == "practitioners" else "Organization"
+
+
+def _refusing(portal: Portal) -> FhirCall:
+    """``Portal.fhir`` as the registries' CSV import calls it: a refusal is a refused row, not a page error."""
+
+    def call(
+        method: str, path: str, query: Iterable[tuple[str, str]] = (), body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        try:
+            return portal.fhir(method, path, query, body)
+        except PortalError as error:
+            raise FhirRefused(error.status, error.key, error.detail) from None
+
+    return call
 
 
 def _query(kind: str, q: str, count: int, page: str | None) -> list[tuple[str, str]]:
@@ -157,21 +178,27 @@ def routes(portal: Portal) -> list[Route]:
         viewer = await admin(portal, request)
         kind = _kind(request.query_params.get("list"))
         q = request.query_params.get("q", "").strip()[:100]
-        rtype = "Practitioner" if kind == "practitioners" else "Organization"
+        rtype = _type(kind)
 
         def collect() -> list[dict[str, str]]:
             rows: list[dict[str, str]] = []
+            orgs: list[dict[str, Any]] = []
             page: str | None = None
-            while len(rows) < EXPORT_LIMIT:
+            while len(rows) + len(orgs) < EXPORT_LIMIT:
                 bundle = portal.fhir("GET", rtype, _query(kind, q, 500, page))
-                rows += _rows(kind, bundle)
+                if kind == "practitioners":
+                    rows += _rows(kind, bundle)
+                else:
+                    orgs += [r for r in matches(bundle) if r.get("resourceType") == "Organization"]
                 page = next_page(bundle)
                 if not page:
                     break
+            if orgs:  # their parents by institution code, as the import takes them
+                rows = rows_of(_refusing(portal), rtype, orgs[:EXPORT_LIMIT])
             return rows[:EXPORT_LIMIT]
 
         rows = await portal.run(viewer, collect)
-        columns = columns_of(kind)[0]
+        columns = columns_of(rtype)[0]
         return Response(
             export_csv(rows, columns),
             media_type="text/csv; charset=utf-8",
@@ -201,10 +228,10 @@ def routes(portal: Portal) -> list[Route]:
             )
         data = await upload.read(MAX_BYTES + 1)
         try:
-            rows = read_rows(data, kind)
+            rows = read_rows(data, _type(kind))
         except FileProblem as problem:
             return await listing(viewer, request, status=400, problem=problem, import_kind=kind)
-        report = await portal.run(viewer, lambda: import_rows(portal.fhir, kind, rows))
+        report = await portal.run(viewer, lambda: import_rows(_refusing(portal), _type(kind), rows))
         return await listing(viewer, request, report=report, import_kind=kind)
 
     def _edit_page(

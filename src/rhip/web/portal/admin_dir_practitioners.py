@@ -11,6 +11,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from rhip.registries.records import (
+    FHIR_ID,
+    PRACTITIONER_LICENCE,
+    RowError,
+    apply_practitioner,
+    check_practitioner,
+    practitioner_fields,
+)
 from rhip.web.portal.admin_dir_common import (
     admin,
     admin_form,
@@ -18,14 +26,6 @@ from rhip.web.portal.admin_dir_common import (
     refuse_if_changed,
     shown_again,
     version_of,
-)
-from rhip.web.portal.admin_dir_records import (
-    FHIR_ID,
-    PRACTITIONER_LICENCE,
-    RowError,
-    apply_practitioner,
-    check_practitioner,
-    practitioner_fields,
 )
 from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
 from rhip.web.portal.nav import PREFIX

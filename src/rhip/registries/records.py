@@ -1,8 +1,9 @@
-"""Organizations and Practitioners as the directory pages show and edit them: flat fields in, the
-resource shaped as the region shapes it out (identifier systems, type codings, the division extension).
+"""Organizations and Practitioners as the directory shows and edits them: flat fields in (a form, a CSV
+row), the resource shaped as the region shapes it out (identifier systems, type codings, the division
+extension, ``partOf``).
 
-An edit changes only the fields the form holds and keeps everything else of the stored resource
-(telephone, ``partOf``, qualifications …), so a resource round-trips through the page unchanged.
+An edit changes only the fields it holds and keeps everything else of the stored resource (telephone,
+qualifications …), so a resource round-trips through a form or a CSV file unchanged.
 """
 
 from __future__ import annotations
@@ -12,16 +13,24 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-USCC = "urn:rhip:sid:uscc"  # 统一社会信用代码
-INSTITUTION_LICENCE = "urn:rhip:sid:medical-institution-licence"  # 医疗机构执业许可证登记号
-INSTITUTION_CODE = "urn:oid:2.16.156.10011.1.5"  # 医疗卫生机构代码
-STAFF_NO = "urn:oid:2.16.156.10011.1.4"  # 医务人员工号
-PRACTITIONER_LICENCE = "urn:rhip:sid:practitioner-licence"  # 医师/护士执业证书编码
-ORGANIZATION_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
-KIND_SYSTEM = "urn:rhip:cs:institution-kind"
-DIVISION = "urn:rhip:ext:division"
-TITLE_SYSTEM = "urn:rhip:cs:practitioner-role"
+from rhip.registries.identifiers import (
+    CODE,
+    DIVISION_CODE,
+    DIVISION_EXTENSION,
+    INSTITUTION_CODE,
+    INSTITUTION_LICENCE,
+    KIND_SYSTEM,
+    ORGANIZATION_TYPE,
+    PRACTITIONER_LICENCE,
+    STAFF_NO,
+    TITLE_SYSTEM,
+    USCC,
+    uscc_problem,
+)
 
+__all__ = ["INSTITUTION_CODE", "PRACTITIONER_LICENCE", "RowError"]
+
+DIVISION = DIVISION_EXTENSION
 # Institution kinds: FHIR organization-type and the Chinese display the region writes.
 KINDS: dict[str, tuple[str, str]] = {
     "commission": ("govt", "卫生健康委员会"),
@@ -33,15 +42,13 @@ KINDS: dict[str, tuple[str, str]] = {
     "thc": ("prov", "乡镇卫生院"),
     "village": ("prov", "村卫生室"),
 }
-CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-USCC_FORM = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")
-DIVISION_CODE = re.compile(r"^[0-9]{2,12}$")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 TRUE = frozenset({"1", "true", "yes", "y", "on", "是", "启用", "active"})
 FALSE = frozenset({"0", "false", "no", "n", "off", "否", "停用", "inactive"})
 
-ORGANIZATION_COLUMNS = ("code", "name", "uscc", "licence", "kind", "division", "address", "active")
+# parent: the institution code of the Organization this one is part of (Organization.partOf).
+ORGANIZATION_COLUMNS = ("code", "name", "uscc", "licence", "kind", "division", "address", "active", "parent")
 ORGANIZATION_REQUIRED = ("code", "name")
 PRACTITIONER_COLUMNS = (
     "licence", "name", "family", "given", "gender", "birth_date", "institution_code", "staff_no", "title",
@@ -51,11 +58,11 @@ PRACTITIONER_REQUIRED = ("licence", "name")
 
 
 class RowError(ValueError):
-    """A field that cannot be accepted: the message key and the field."""
+    """A field that cannot be accepted: the message key (``dir.err.…``, see REASONS) and the field."""
 
-    def __init__(self, key: str, field: str) -> None:
+    def __init__(self, key: str, field: str, detail: str = "") -> None:
         super().__init__(key)
-        self.key, self.field = key, field
+        self.key, self.field, self.detail = key, field, detail
 
 
 def identifier(resource: Mapping[str, Any], system: str) -> str:
@@ -121,7 +128,16 @@ def org_fields(org: Mapping[str, Any]) -> dict[str, str]:
         "division": org_division(org),
         "address": str(address.get("text", "")),
         "active": "true" if org.get("active", True) else "false",
+        "parent_id": reference_id(org.get("partOf"), "Organization"),
     }
+
+
+def reference_id(reference: Any, resource_type: str) -> str:
+    """The id a reference names when it is a literal ``Type/id`` reference of that type ('' otherwise)."""
+    ref = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(ref, str) or not ref.startswith(resource_type + "/"):
+        return ""
+    return ref.split("/", 2)[1]
 
 
 def check_org(fields: Mapping[str, str]) -> dict[str, str]:
@@ -133,9 +149,12 @@ def check_org(fields: Mapping[str, str]) -> dict[str, str]:
         raise RowError("dir.err.name", "name")
     if not CODE.match(clean["code"]):
         raise RowError("dir.err.code", "code")
-    if clean["uscc"] and not USCC_FORM.match(clean["uscc"].upper()):
-        raise RowError("dir.err.uscc", "uscc")
     clean["uscc"] = clean["uscc"].upper()
+    problem = uscc_problem(clean["uscc"]) if clean["uscc"] else None
+    if problem:
+        raise RowError("dir.err.uscc", "uscc", problem)
+    if clean["parent"] and (not CODE.match(clean["parent"]) or clean["parent"] == clean["code"]):
+        raise RowError("dir.err.parent", "parent")
     if clean["licence"] and not CODE.match(clean["licence"]):
         raise RowError("dir.err.licence", "licence")
     if clean["kind"] and clean["kind"] not in KINDS:
@@ -148,9 +167,16 @@ def check_org(fields: Mapping[str, str]) -> dict[str, str]:
     return clean
 
 
-def apply_org(existing: Mapping[str, Any] | None, fields: Mapping[str, str], new_id: str) -> dict[str, Any]:
-    """An Organization with checked ``fields`` applied to ``existing`` (a new one when None)."""
+def apply_org(
+    existing: Mapping[str, Any] | None, fields: Mapping[str, str], new_id: str, parent: str | None = None
+) -> dict[str, Any]:
+    """An Organization with checked ``fields`` applied to ``existing`` (a new one when None).
+
+    ``parent``: the id of the Organization it is part of (None keeps the stored ``partOf``).
+    """
     org: dict[str, Any] = copy.deepcopy(dict(existing)) if existing else {"resourceType": "Organization"}
+    if parent is not None:
+        org["partOf"] = {"reference": f"Organization/{parent}"}
     org["resourceType"] = "Organization"
     org.setdefault("id", new_id)
     org.pop("meta", None)

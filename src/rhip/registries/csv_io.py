@@ -1,21 +1,24 @@
-"""CSV import and export of the directory: institutions (Organization) and practitioners (Practitioner).
+"""CSV import and export of the registries: one row per resource, keyed by its identifier.
 
-An upload is read whole (at most :data:`MAX_BYTES`, :data:`MAX_ROWS` rows), as UTF-8 with or without a
-byte-order mark. Each row creates or updates one resource through the platform's FHIR service, keyed by
-its identifier (the institution code for Organizations, the licence number for Practitioners), and gets
-its own result: created, updated, or refused with the reason. A file that cannot be read is one message.
+Organization rows are keyed by the institution code, Practitioner rows by the licence number (执业证书编码);
+the columns are :data:`COLUMNS`. A file is read whole (at most :data:`MAX_BYTES`, :data:`MAX_ROWS` rows), as
+UTF-8 with or without a byte-order mark. Each row creates or updates one resource through the FHIR service
+(a :class:`~rhip.registries.fhir_port.FhirCall`, as whoever acts) and gets its own result: created,
+updated, or refused with the reason. A file that cannot be read at all is one :class:`FileProblem`.
+
+Rows are applied in file order, so a parent institution listed before its children can be their ``parent``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rhip.web.portal.admin_dir_common import matches
-from rhip.web.portal.admin_dir_records import (
+from rhip.registries.fhir_port import FhirCall, FhirRefused, matches, search_all
+from rhip.registries.records import (
     FHIR_ID,
     INSTITUTION_CODE,
     ORGANIZATION_COLUMNS,
@@ -29,16 +32,23 @@ from rhip.web.portal.admin_dir_records import (
     apply_role,
     check_org,
     check_practitioner,
+    identifier,
+    org_fields,
+    practitioner_fields,
 )
-from rhip.web.portal.core import PortalError
 
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 2000
-Fhir = Callable[..., dict[str, Any] | None]
+EXPORT_LIMIT = 100_000
+COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Organization": (ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED),
+    "Practitioner": (PRACTITIONER_COLUMNS, PRACTITIONER_REQUIRED),
+}
+"""Resource type → (its columns, those required)."""
 
 
 class FileProblem(ValueError):
-    """A file that cannot be imported at all: a message key and what to put in it."""
+    """A file that cannot be imported at all: a message key (REASONS) and what to put in it."""
 
     def __init__(self, key: str, **values: object) -> None:
         super().__init__(key)
@@ -57,15 +67,13 @@ class RowResult:
     reason: str = ""
 
 
-def columns_of(kind: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The documented columns of a CSV kind and those required."""
-    if kind == "practitioners":
-        return PRACTITIONER_COLUMNS, PRACTITIONER_REQUIRED
-    return ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED
+def columns_of(resource_type: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The documented columns of a resource type's CSV and those required; KeyError for other types."""
+    return COLUMNS[resource_type]
 
 
-def read_rows(data: bytes, kind: str) -> list[dict[str, str]]:
-    """The rows of an uploaded CSV (column names trimmed, lower-cased); raises :class:`FileProblem`."""
+def read_rows(data: bytes, resource_type: str) -> list[dict[str, str]]:
+    """The rows of a CSV file (column names trimmed, lower-cased); raises :class:`FileProblem`."""
     if len(data) > MAX_BYTES:
         raise FileProblem("dir.csv.too_big", limit=MAX_BYTES // 1024)
     try:
@@ -77,7 +85,7 @@ def read_rows(data: bytes, kind: str) -> list[dict[str, str]]:
     try:
         reader = csv.reader(io.StringIO(text, newline=""))
         header = [h.strip().lower() for h in next(reader, [])]
-        columns, required = columns_of(kind)
+        columns, required = columns_of(resource_type)
         missing = [c for c in required if c not in header]
         if missing:
             raise FileProblem("dir.csv.missing", columns=", ".join(missing), expected=", ".join(columns))
@@ -95,53 +103,51 @@ def read_rows(data: bytes, kind: str) -> list[dict[str, str]]:
     return rows
 
 
-def _refused(line: int, key: str, error: Exception) -> RowResult:
-    if isinstance(error, RowError):
-        return RowResult(line, key, "refused", reason_key=error.key, reason=error.field)
-    if isinstance(error, PortalError):
-        return RowResult(line, key, "refused", reason_key=error.key, reason=error.detail)
-    raise error
-
-
-def import_rows(fhir: Fhir, kind: str, rows: Iterable[Mapping[str, str]]) -> list[RowResult]:
-    """Create or update one resource per row through ``fhir`` (``Portal.fhir`` as the administrator)."""
+def import_rows(fhir: FhirCall, resource_type: str, rows: Iterable[Mapping[str, str]]) -> list[RowResult]:
+    """Create or update one resource per row through ``fhir``; a result per row."""
+    practitioners = resource_type == "Practitioner"
+    columns_of(resource_type)
     results = []
     for line, row in enumerate(rows, start=2):  # line 1 is the header
-        if kind == "practitioners":
-            key = str(row.get("licence", "")).strip()
-            try:
-                results.append(_practitioner(fhir, line, row))
-            except (RowError, PortalError) as error:
-                results.append(_refused(line, key, error))
-        else:
-            key = str(row.get("code", "")).strip()
-            try:
-                results.append(_organization(fhir, line, row))
-            except (RowError, PortalError) as error:
-                results.append(_refused(line, key, error))
+        key = str(row.get("licence" if practitioners else "code", "")).strip()
+        try:
+            results.append(
+                _practitioner(fhir, line, row) if practitioners else _organization(fhir, line, row)
+            )
+        except RowError as error:
+            why = error.detail or error.field
+            results.append(RowResult(line, key, "refused", reason_key=error.key, reason=why))
+        except FhirRefused as error:
+            results.append(RowResult(line, key, "refused", reason_key=error.key, reason=error.detail))
     return results
 
 
-def _find(fhir: Fhir, rtype: str, system: str, value: str) -> dict[str, Any] | None:
+def _find(fhir: FhirCall, rtype: str, system: str, value: str) -> dict[str, Any] | None:
     found = matches(fhir("GET", rtype, [("identifier", f"{system}|{value}"), ("_count", "2")]))
     if len(found) > 1:
         raise RowError("dir.err.ambiguous", "identifier")
     return found[0] if found else None
 
 
-def _organization(fhir: Fhir, line: int, row: Mapping[str, str]) -> RowResult:
+def _organization(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
     fields = check_org(row)
     existing = _find(fhir, "Organization", INSTITUTION_CODE, fields["code"])
     new_id = f"org-{fields['code']}"
     if existing is None and not FHIR_ID.match(new_id):
         raise RowError("dir.err.code", "code")
-    org = apply_org(existing, fields, new_id)
+    parent = None
+    if fields["parent"]:
+        found = _find(fhir, "Organization", INSTITUTION_CODE, fields["parent"])
+        if found is None:
+            raise RowError("dir.err.parent", "parent")
+        parent = str(found["id"])
+    org = apply_org(existing, fields, new_id, parent)
     saved = fhir("PUT", f"Organization/{org['id']}", body=org) or {}
     outcome = "updated" if existing is not None else "created"
     return RowResult(line, fields["code"], outcome, f"Organization/{saved.get('id', org['id'])}")
 
 
-def _practitioner(fhir: Fhir, line: int, row: Mapping[str, str]) -> RowResult:
+def _practitioner(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
     fields = check_practitioner(row)
     organization = None
     if fields["institution_code"]:
@@ -162,7 +168,7 @@ def _practitioner(fhir: Fhir, line: int, row: Mapping[str, str]) -> RowResult:
     return RowResult(line, fields["licence"], outcome, f"Practitioner/{pid}")
 
 
-def _role(fhir: Fhir, practitioner: str, organization: str, department: str) -> None:
+def _role(fhir: FhirCall, practitioner: str, organization: str, department: str) -> None:
     """Create (or bring up to date) the PractitionerRole tying the practitioner to the institution."""
     query = [
         ("practitioner", f"Practitioner/{practitioner}"),
@@ -177,6 +183,30 @@ def _role(fhir: Fhir, practitioner: str, organization: str, department: str) -> 
         fhir("PUT", f"PractitionerRole/{found[0]['id']}", body=role)
     else:
         fhir("POST", "PractitionerRole", body=role)
+
+
+def rows_of(
+    fhir: FhirCall, resource_type: str, resources: Iterable[Mapping[str, Any]]
+) -> list[dict[str, str]]:
+    """The CSV rows of resources (an Organization's parent given by its institution code)."""
+    if resource_type == "Practitioner":
+        return [practitioner_fields(r) for r in resources]
+    rows = [org_fields(r) for r in resources]
+    known = {row["id"]: row["code"] for row in rows}
+    for row in rows:
+        parent = row.pop("parent_id", "")
+        if parent and parent not in known:
+            found = fhir("GET", f"Organization/{parent}") if FHIR_ID.match(parent) else None
+            known[parent] = identifier(found or {}, INSTITUTION_CODE)
+        row["parent"] = known.get(parent, "") if parent else ""
+    return rows
+
+
+def export_rows(fhir: FhirCall, resource_type: str, query: list[tuple[str, str]] | None = None) -> bytes:
+    """Every resource of a type a search finds (all by default), as a CSV file of :data:`COLUMNS`."""
+    columns = columns_of(resource_type)[0]
+    found = search_all(fhir, resource_type, [*(query or []), ("_count", "500")], EXPORT_LIMIT)
+    return export_csv(rows_of(fhir, resource_type, found), columns)
 
 
 def export_csv(rows: Iterable[Mapping[str, str]], columns: tuple[str, ...]) -> bytes:
