@@ -15,6 +15,7 @@ import rhip.db.audit
 import rhip.db.outbox
 import rhip.empi.tables
 import rhip.exchange.rejects.tables
+import rhip.quality.tables
 import rhip.security.identity.tables
 import rhip.store.tables
 from rhip.db import dialect
@@ -52,6 +53,10 @@ TABLES = {
     "audit_log",
     "audit_patient",
     "audit_head",
+    "quality_scored",
+    "quality_daily",
+    "quality_arrivals",
+    "quality_example",
 }
 
 

@@ -31,6 +31,7 @@ from rhip.cli.demo import demo_accounts
 from rhip.cli.empi import empi_app
 from rhip.cli.exchange import exchange_app
 from rhip.cli.keys import keys_app
+from rhip.cli.quality import quality_app
 from rhip.cli.terminology import terminology_app
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(terminology_app, name="terminology")
+app.add_typer(quality_app, name="quality")
 app.command("demo-accounts")(demo_accounts)
 console = Console(stderr=True)
 # Commands that serve others: each request, message or job they handle names its own caller.
