@@ -16,8 +16,12 @@ import pytest
 from lxml import etree
 
 from rhip.cda.write import DOCUMENT_TYPES, RENDERERS, markup, render
+from rhip.cda.write import clinical as cda_clinical
+from rhip.cda.write import ehr as cda_ehr
 from rhip.cda.write import emr as cda_emr
+from rhip.cda.write import summary as cda_summary
 from rhip.documents.cda import codes as document_codes
+from rhip.documents.cda import encounter as cda_reader
 from rhip.documents.cda.doctypes import DOCUMENT_TYPES as REGISTRY_TYPES
 from rhip.exchange.hl7v2.mapping import encounter as v2_encounter
 from rhip.synth import catalog
@@ -32,7 +36,10 @@ ELEMENTS = "urn:oid:2.16.156.10011.2.2.1"
 ICD10 = "urn:oid:2.16.156.10011.2.3.3.11"
 DISCHARGE = "urn:oid:2.16.156.10011.2.3.1.265"
 ADMISSION = "urn:oid:2.16.156.10011.2.3.1.270"
-NEW_TABLES = (DOCUMENTS, VACCINES, ELEMENTS, ICD10, DISCHARGE, ADMISSION)
+DRUG_ROUTE = "urn:oid:2.16.156.10011.2.3.1.158"
+FOLLOWUP = "urn:oid:2.16.156.10011.2.3.1.183"
+PATIENT_TYPE = "urn:oid:2.16.156.10011.2.3.1.271"
+NEW_TABLES = (DOCUMENTS, VACCINES, ELEMENTS, ICD10, DISCHARGE, ADMISSION, DRUG_ROUTE, FOLLOWUP, PATIENT_TYPE)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -196,3 +203,23 @@ def test_admission_routes_cover_what_the_front_page_writes(service: TerminologyS
         emitted |= {n.get("code") for n in root.iter(etree.Element) if n.get("codeSystem") == ADMISSION[8:]}
     assert emitted == set(cs.by_code)
     assert service.lookup(ADMISSION, "3").concept.display == "其他医疗机构转入"  # type: ignore[union-attr]
+
+
+def test_drug_routes_follow_ups_and_patient_types_are_what_the_cda_code_writes_and_reads(
+    service: TerminologyService, written: dict[str, set[str]]
+) -> None:
+    routes = table(service, DRUG_ROUTE)
+    assert {c.display: c.code for c in routes.concepts} == cda_clinical.ROUTES
+    assert f"urn:oid:{cda_clinical.ROUTE_SYSTEM}" == DRUG_ROUTE
+    followup = table(service, FOLLOWUP)
+    assert {c.code: c.display for c in followup.concepts} == dict(cda_ehr._FOLLOWUP_MODES.values())
+    assert set(cda_reader._FOLLOWUP_CLASSES) == set(followup.by_code)
+    types = table(service, PATIENT_TYPE)
+    assert {c.code: c.display for c in types.concepts} == dict(cda_summary._PATIENT_TYPES.values())
+    assert set(cda_reader._PATIENT_TYPE_CLASSES) == set(types.by_code)
+    assert f"urn:oid:{cda_summary.PATIENT_TYPE_SYSTEM}" == PATIENT_TYPE
+    for url in (DRUG_ROUTE, FOLLOWUP, PATIENT_TYPE):
+        assert written[url.removeprefix("urn:oid:")] <= set(table(service, url).by_code)
+        assert table(service, url).content == "fragment"
+    assert types.by_code["3"].verified and not types.by_code["1"].verified  # 住院 is in the C0001 sample
+    assert service.validate_code("403", system=DRUG_ROUTE, display="Intramuscular injection").result
