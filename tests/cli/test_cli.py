@@ -404,3 +404,23 @@ def test_terminology_list_and_load(migrated: Cli) -> None:
     assert flat(loaded.stdout).count("created") == resources
     again = migrated("terminology", "load")
     assert flat(again.stdout).count("unchanged") == resources and "created" not in again.stdout
+
+
+def test_terminology_map_registers_a_local_dictionary(migrated: Cli, tmp_path: Path) -> None:
+    from tests.terminology.test_conceptmaps import CSV
+
+    dictionary = tmp_path / "4501-sex.csv"
+    dictionary.write_text(CSV, encoding="utf-8")
+    loaded = migrated("terminology", "map", str(dictionary))
+    assert loaded.returncode == 0, output(loaded)
+    assert "urn:rhip:cm:4501:sex|2026-10: created (3 mappings)" in flat(loaded.stdout)
+    again = migrated("terminology", "map", str(dictionary))
+    assert "unchanged" in again.stdout
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text(CSV.replace("M,男,1,", "M,男,7,"), encoding="utf-8")
+    refused = migrated("terminology", "map", str(wrong))
+    assert refused.returncode == 1 and "'M' → '7'" in output(refused)
+    broken = tmp_path / "broken.csv"
+    broken.write_text("local_code\nM\n", encoding="utf-8")
+    unreadable = migrated("terminology", "map", str(broken))
+    assert unreadable.returncode == 2 and "url" in output(unreadable)

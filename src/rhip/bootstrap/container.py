@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,13 +16,13 @@ from rhip.bootstrap.runtime import settle_heap
 from rhip.bootstrap.security import SecurityServices, build_security
 from rhip.bootstrap.settings import Settings
 from rhip.core.clock import SystemClock, fhir_instant
-from rhip.core.events import InProcessEventBus
+from rhip.core.events import Event, InProcessEventBus
 from rhip.db.engine import Database, DatabaseConfig, build_engine
 from rhip.db.migrate import current_revision, head_revision
 from rhip.empi.fhir_api import register as register_empi
 from rhip.empi.service import EmpiConfig, EmpiService
 from rhip.fhir.definitions import StructureTable, structure
-from rhip.fhir.events import ResourceCreated, ResourceDeleted, ResourceUpdated
+from rhip.fhir.events import ResourceChanged, ResourceCreated, ResourceDeleted, ResourceUpdated
 from rhip.fhir.repository import FhirRepository
 from rhip.fhir.rest.capability import capability_statement
 from rhip.fhir.rest.extensions import Extensions
@@ -30,14 +31,16 @@ from rhip.fhir.rest.service import FhirService
 from rhip.fhir.search.extract import IndexExtractor
 from rhip.fhir.search.params import SearchParamRegistry, registry
 from rhip.fhir.search.parse import SearchParser
-from rhip.fhir.validation import Validator, validator
+from rhip.fhir.validation import Validator
 from rhip.fhir.valuesets import required_valuesets
 from rhip.registries.search import registry_params
+from rhip.security.lookup import StoreLookup
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.repository import SqlFhirRepository
 from rhip.store.write_service import RemoteWriter
 from rhip.terminology.codesystems import CodeSystem, CodeTableError, builtin_code_systems, read_code_table
 from rhip.terminology.fhir_api import register as register_terminology
+from rhip.terminology.mapping import ConceptMaps
 from rhip.terminology.service import TerminologyService
 
 __all__ = ["Platform", "SchemaOutOfDate", "build_platform", "database", "settle_heap"]
@@ -119,7 +122,10 @@ def build_platform(
     table = structure()
     params = registry().extended(registry_params())  # + the registries' pinyin and division
     base_urls = settings.server.own_base_urls()
-    the_validator = validator()
+    maps = ConceptMaps(ttl_s=settings.terminology.maps_ttl_s)
+    codes = TerminologyService(code_tables(settings), required_valuesets(), maps)
+    # Required bindings and every Coding of a complete code system are checked against the terminology.
+    the_validator = Validator(table, codes, codings=codes)
     events = InProcessEventBus()
     ctx = StoreContext(
         db=db,
@@ -133,9 +139,11 @@ def build_platform(
             max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max
         ),
         writer=RemoteWriter(settings.server.writer_socket) if settings.server.writer_socket else None,
+        preparer=codes if settings.terminology.map_codes_on_write else None,
     )
     repository = SqlFhirRepository(ctx)
     parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)
+    _follow_concept_maps(maps, StoreLookup(repository, parser), events)
     rest = RestSettings(
         settings.fhir.default_count,
         settings.fhir.max_count,
@@ -156,7 +164,6 @@ def build_platform(
             extensions=fhir_extensions,
         )
 
-    codes = TerminologyService(code_tables(settings), required_valuesets())
     if terminology:
         register_terminology(fhir_extensions, codes)
     resident_index = None
@@ -188,6 +195,22 @@ def build_platform(
         repository,
         terminology=codes,
     )
+
+
+def _follow_concept_maps(maps: ConceptMaps, lookup: StoreLookup, events: InProcessEventBus) -> None:
+    """Read the concept maps from the store (as the platform: maps hold no resident data), again on change."""
+
+    def stored() -> Iterator[dict[str, Any]]:
+        for found in lookup.each("ConceptMap", [("status", "active")]):
+            yield found.resource()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, ResourceChanged) and event.resource_type == "ConceptMap":
+            maps.changed()
+
+    maps.source = stored
+    for event_type in (ResourceCreated, ResourceUpdated, ResourceDeleted):
+        events.subscribe(event_type, on_event)
 
 
 def code_tables(settings: Settings) -> list[CodeSystem]:

@@ -155,6 +155,17 @@ class TerminologySettings(BaseModel):
             "URL of a shipped one replaces it"
         ),
     )
+    maps_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description=(
+            "seconds after which a process reads the ConceptMaps in the store again (a map stored through "
+            "another worker takes effect here within this time; in the process that stored it, at once)"
+        ),
+    )
+    map_codes_on_write: bool = Field(
+        True, description="add the standard code beside each mapped local code of incoming resources"
+    )
 
 
 class SecuritySettings(BaseModel):

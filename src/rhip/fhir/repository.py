@@ -157,6 +157,13 @@ class ResourceValidator(Protocol):
         """Issues found (errors make the write fail)."""
 
 
+class ResourcePreparer(Protocol):
+    """Readies an incoming resource before it is validated and stored (the terminology adds standard codes)."""
+
+    def prepare(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource to store (a new object when changed); InvalidRequest when it cannot be stored."""
+
+
 def iter_json(stored: Sequence[StoredResource]) -> Iterator[bytes]:
     """The stored JSON of each non-deleted resource."""
     for s in stored:

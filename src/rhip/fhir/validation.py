@@ -6,7 +6,9 @@ required elements, a single variant per choice element, primitive values (JSON t
 specification's regex read with XML Schema semantics, calendar dates, 32-bit integers, non-empty
 strings up to 1 MB, a cheap XHTML screen for txt-1), no empty objects or arrays (ele-1), nested
 resources as their own type, contained resources (an id, dom-2, dom-4, dom-5), required bindings whose
-value set can be enumerated, and the invariants of :mod:`rhip.fhir.invariants` (dom-3 among them).
+value set can be enumerated, the invariants of :mod:`rhip.fhir.invariants` (dom-3 among them) and, given a
+:class:`CodingCheck` (the terminology service), that every Coding of a code system it holds completely
+(GB/T 2261.1 sex, GB/T 2260 divisions …) names one of its codes.
 
 This runs on every write, so everything that depends only on the type (element lookups, checkers,
 value-set code sets, invariants) is precomputed once per type into a :class:`_Plan`. Diagnostics never
@@ -18,14 +20,14 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from rhip.core.errors import Issue
 from rhip.fhir.definitions import PRIMITIVE_TYPES, StructureTable, structure
 from rhip.fhir.invariant_checks import Invariant
 from rhip.fhir.invariants import describe, invariants_for
 from rhip.fhir.primitive_checks import ECHOED_TYPES, Checker, Problem, checkers, json_type
-from rhip.fhir.valuesets import Expansion, RequiredValueSets, required_valuesets
+from rhip.fhir.valuesets import Expansion, required_valuesets
 
 RHIP_CODE = "RHIP-FHIR-0004"
 _FREE_TEXT = re.compile(r"\s|\d{6}")  # whitespace or a run of digits (phone, ID number)
@@ -34,6 +36,20 @@ _PRIMITIVE, _COMPLEX, _RESOURCE, _ELEMENT, _SKIP = range(5)
 
 
 Scope = tuple[Any, Any]  # (%resource, %rootResource): the nearest resource and its container if contained
+
+
+class BindingSource(Protocol):
+    """The value sets of required bindings, enumerated (RequiredValueSets, or the terminology service)."""
+
+    def expansion(self, url: str) -> Expansion | None:
+        """The value set's codes, or None when it cannot be enumerated."""
+
+
+class CodingCheck(Protocol):
+    """Whether a Coding names a code of its code system, for the code systems the platform holds."""
+
+    def coding_problem(self, system: str, code: str) -> str | None:
+        """Why ``code`` is not one of ``system`` (None: it is, or the system is not checked)."""
 
 
 class _Stop(Exception):
@@ -88,9 +104,17 @@ class _Plan:
 class Validator:
     """Validates FHIR R4 resources against the structure table, required value sets and invariants."""
 
-    def __init__(self, table: StructureTable, valuesets: RequiredValueSets, *, max_issues: int = 100) -> None:
+    def __init__(
+        self,
+        table: StructureTable,
+        valuesets: BindingSource,
+        *,
+        codings: CodingCheck | None = None,
+        max_issues: int = 100,
+    ) -> None:
         self.table = table
         self.valuesets = valuesets
+        self.codings = codings
         self.max_issues = max(1, max_issues)
         self._checkers = checkers(table.primitive_regex)
         self._plans: dict[str, _Plan] = {}
@@ -277,6 +301,19 @@ class _Run:
             if slot.expansion is not None and not _coded_in(item, slot.type, slot.expansion):
                 msg = f"Element '{slot.key}' has no code from required value set {slot.valueset}"
                 self.add("code-invalid", msg, path)
+            if slot.type == "Coding" and self.validator.codings is not None:
+                self.coding(item, path)
+
+    def coding(self, item: dict[Any, Any], path: str) -> None:
+        """Check a Coding's code against its code system when the terminology holds it completely."""
+        system, code = item.get("system"), item.get("code")
+        if type(system) is not str or type(code) is not str:
+            return
+        assert self.validator.codings is not None
+        problem = self.validator.codings.coding_problem(system, code)
+        if problem is not None:
+            shown = f"Code {_show(code)}" if not _FREE_TEXT.search(code) else "Its code"
+            self.add("code-invalid", f"{shown} {problem}", f"{path}.code")
 
     def nested(self, value: Any, path: str, container: Any, depth: int) -> None:
         """Check a resource held in an element (contained, Bundle.entry.resource, Parameters)."""

@@ -31,11 +31,12 @@ OPERATION_ROLES: dict[str, frozenset[Role]] = {
     "empi-master": FINDERS,
     "empi-masters": FINDERS,
     "empi-query-links": FINDERS,
-    # Terminology (rhip.terminology.fhir_api): code systems and value sets, no resident's data.
+    # Terminology (rhip.terminology.fhir_api): code systems, value sets and concept maps, no resident's data.
     "lookup": ANY_ROLE,
     "validate-code": ANY_ROLE,
     "subsumes": ANY_ROLE,
     "expand": ANY_ROLE,
+    "translate": ANY_ROLE,
 }
 
 

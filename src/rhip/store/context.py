@@ -9,7 +9,7 @@ from rhip.core.clock import Clock
 from rhip.core.events import EventBus
 from rhip.db.engine import Database
 from rhip.fhir.definitions import StructureTable
-from rhip.fhir.repository import ResourceValidator
+from rhip.fhir.repository import ResourcePreparer, ResourceValidator
 from rhip.fhir.search.extract import IndexExtractor
 from rhip.fhir.search.params import SearchParamRegistry
 from rhip.store.apply import PreparedWrite
@@ -45,3 +45,4 @@ class StoreContext:
     events: EventBus | None = None
     limits: StoreLimits = field(default_factory=StoreLimits)
     writer: Writer | None = None  # the writer process, when this process is one of several HTTP workers
+    preparer: ResourcePreparer | None = None  # runs on every incoming resource before validation

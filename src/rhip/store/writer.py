@@ -105,7 +105,8 @@ class UnitOfWork:
             self._now_instant = instant(self._now_us)
         return self._now_us
 
-    def _validate(self, resource: Any, expected_type: str | None) -> str:
+    def _validate(self, resource: Any, expected_type: str | None) -> tuple[str, dict[str, Any]]:
+        """The resource's type and the resource as it will be stored (prepared, then validated)."""
         if not isinstance(resource, dict):
             raise InvalidRequest("A resource must be a JSON object")
         rtype = resource.get("resourceType")
@@ -115,6 +116,8 @@ class UnitOfWork:
             raise InvalidRequest(
                 f"Expected a {expected_type} but the body is a {rtype}", expression=["resourceType"]
             )
+        if self.ctx.preparer is not None:
+            resource = self.ctx.preparer.prepare(resource)
         if self.ctx.validator is not None:
             issues = [
                 i
@@ -123,7 +126,7 @@ class UnitOfWork:
             ]
             if issues:
                 raise ValidationFailed("", issues=issues)
-        return rtype
+        return rtype, resource
 
     def _row(self, rtype: str, rid: str) -> _Row | None:
         row = self._rows.get((rtype, rid))
@@ -174,7 +177,7 @@ class UnitOfWork:
     # -- writes ---------------------------------------------------------------------------------
     def create(self, resource: dict[str, Any], *, id: str | None = None, put: bool = False) -> StoredResource:
         """Store a new resource, with a server-assigned id unless ``id`` is given (``put``: recorded as a PUT)."""
-        rtype = self._validate(resource, None)
+        rtype, resource = self._validate(resource, None)
         method = "PUT" if put and id is not None else "POST"
         if id is None:
             id = new_resource_id()
@@ -195,7 +198,7 @@ class UnitOfWork:
         self, resource_type: str, id: str, resource: dict[str, Any], *, if_match: int | None = None
     ) -> tuple[StoredResource, bool]:
         """Store a new version, or create the resource with this id; returns (version, created)."""
-        self._validate(resource, resource_type)
+        _, resource = self._validate(resource, resource_type)
         if not is_valid_fhir_id(id):
             raise InvalidRequest(f"'{id}' is not a valid resource id", expression=["id"])
         if resource.get("id") not in (None, id):

@@ -1,5 +1,6 @@
 """The terminology operations of the FHIR API: ``CodeSystem/$lookup``, ``CodeSystem/$validate-code``,
-``CodeSystem/$subsumes``, ``ValueSet/$expand`` and ``ValueSet/$validate-code`` (FHIR R4 terminology service).
+``CodeSystem/$subsumes``, ``ValueSet/$expand``, ``ValueSet/$validate-code`` and ``ConceptMap/$translate``
+(FHIR R4 terminology service).
 
 Each takes its parameters from the URL (GET) or a ``Parameters`` body (POST) and answers ``Parameters``
 (``$expand``: a ValueSet with its expansion). A code system or value set the platform does not hold is a
@@ -29,7 +30,10 @@ Handler = Callable[[TerminologyService, OperationInput], dict[str, Any]]
 
 def _param(name: str, card: str, type_: str, doc: str, use: str = "in") -> dict[str, Any]:
     low, high = card.split("..")
-    return {"name": name, "use": use, "min": int(low), "max": high, "type": type_, "documentation": doc}
+    out: dict[str, Any] = {"name": name, "use": use, "min": int(low), "max": high, "documentation": doc}
+    if type_:  # a parameter made of parts has no type
+        out["type"] = type_
+    return out
 
 
 def _definition(rtype: str, code: str, title: str, params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,6 +131,20 @@ VS_VALIDATE = _definition(
         DISPLAY_IN,
         DATE_IN,
         *VALIDATE_OUT,
+    ],
+)
+TRANSLATE = _definition(
+    "ConceptMap",
+    "translate",
+    "The standard codes a local code maps to (the institutions' local dictionaries, 本地字典对照)",
+    [
+        _param("url", "0..1", "uri", "Only this ConceptMap's mappings"),
+        _param("system", "1..1", "uri", "The local code system"),
+        CODE_IN,
+        _param("targetsystem", "0..1", "uri", "Only mappings to this code system"),
+        _param("result", "1..1", "boolean", "Whether some mapping says what the code stands for", "out"),
+        _param("message", "0..1", "string", "Why not", "out"),
+        _param("match", "0..*", "", "equivalence, concept (Coding) and source (the map) of each mapping", "out"),
     ],
 )
 
@@ -254,12 +272,39 @@ def expand(service: TerminologyService, inp: OperationInput) -> dict[str, Any]:
     return resource
 
 
+def translate(service: TerminologyService, inp: OperationInput) -> dict[str, Any]:
+    """``ConceptMap/$translate``: ``result``, then one ``match`` per mapping of the code."""
+    system, code = inp.required("system"), inp.required("code")
+    found = service.translate(system, code, url=inp.one("url"), target_system=inp.one("targetsystem"))
+    usable = [t for t in found if t.target.equivalence not in ("unmatched", "disjoint")]
+    out: list[dict[str, Any]] = [{"name": "result", "valueBoolean": bool(usable)}]
+    if not usable:
+        out.append({"name": "message", "valueString": f"no mapping of {code!r} from {system}"})
+    for t in found:
+        concept = {"system": t.target.system, "code": t.target.code}
+        if t.target.display:
+            concept["display"] = t.target.display
+        source = f"{t.map_url}|{t.map_version}" if t.map_version else t.map_url
+        out.append(
+            {
+                "name": "match",
+                "part": [
+                    {"name": "equivalence", "valueCode": t.target.equivalence},
+                    {"name": "concept", "valueCoding": concept},
+                    {"name": "source", "valueUri": source},
+                ],
+            }
+        )
+    return {"resourceType": "Parameters", "parameter": out}
+
+
 OPERATIONS: list[tuple[dict[str, Any], Handler]] = [
     (LOOKUP, lookup),
     (CS_VALIDATE, cs_validate),
     (SUBSUMES, subsumes),
     (EXPAND, expand),
     (VS_VALIDATE, vs_validate),
+    (TRANSLATE, translate),
 ]
 
 

@@ -3,7 +3,11 @@
 It holds the code tables (:mod:`rhip.terminology.codesystems`) and the value sets built from them, and
 answers for the value sets of FHIR R4's required bindings too (their codes only, from the official
 package: :mod:`rhip.fhir.valuesets`). Everything is in memory and built once, so a code check is a set
-membership test: validation on every write can afford it.
+membership test: validation on every write can afford it. The store's validator asks it for required
+bindings (:meth:`TerminologyService.expansion`) and for every Coding of a held, complete code system
+(:meth:`TerminologyService.coding_problem`); the store hands it each incoming resource first
+(:meth:`TerminologyService.prepare`) so that mapped local codes get their standard codes
+(:mod:`rhip.terminology.mapping`).
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from rhip.fhir.valuesets import RequiredValueSets
+from rhip.core.errors import InvalidRequest
+from rhip.fhir.valuesets import Expansion, RequiredValueSets
 from rhip.terminology.codesystems import CodeSystem, Concept
+from rhip.terminology.conceptmaps import ConceptMap, ConceptMapError, concept_map_from_fhir
+from rhip.terminology.mapping import ConceptMaps, Translation
 
 Subsumption = Literal["equivalent", "subsumes", "subsumed-by", "not-subsumed"]
 
@@ -79,10 +86,17 @@ class ExpansionPage:
 class TerminologyService:
     """Code systems and value sets by canonical URL (plain dicts, built at start)."""
 
-    def __init__(self, systems: Iterable[CodeSystem], required: RequiredValueSets | None = None) -> None:
+    def __init__(
+        self,
+        systems: Iterable[CodeSystem],
+        required: RequiredValueSets | None = None,
+        maps: ConceptMaps | None = None,
+    ) -> None:
         self.systems: dict[str, CodeSystem] = {}
         self.valuesets: dict[str, ValueSet] = {}
         self.required = required
+        self.maps = maps if maps is not None else ConceptMaps()
+        self._expansions: dict[str, Expansion] = {}  # held value sets as the validator reads them
         self._pairs: dict[str, frozenset[tuple[str, str]]] = {}
         self._systems_of: dict[str, dict[str, str]] = {}  # held value set -> code -> its system
         self._required_sets: dict[str, ValueSet] = {}  # required-binding value sets, enumerated once
@@ -104,6 +118,7 @@ class TerminologyService:
             self.valuesets[vs.url] = vs
             self._pairs[vs.url] = vs.pairs()
             self._systems_of[vs.url] = {m.code: m.system for m in members}
+            self._expansions.pop(vs.url, None)
 
     def code_system(self, url: str) -> CodeSystem:
         """The code system of ``url``; UnknownTerminology when not held."""
@@ -219,3 +234,50 @@ class TerminologyService:
         if code_b in cs.ancestors(code_a):
             return "subsumed-by"
         return "not-subsumed"
+
+    # -- $translate and the way in -----------------------------------------------------------------
+    def translate(
+        self, system: str, code: str, *, url: str | None = None, target_system: str | None = None
+    ) -> list[Translation]:
+        """The standard codes a local code maps to (in the map ``url``, to ``target_system``)."""
+        return self.maps.translate(system, code, url=url, target_system=target_system)
+
+    def check_map(self, concept_map: ConceptMap) -> None:
+        """Refuse (ConceptMapError) a map whose targets are not codes of a complete code system held here."""
+        for (_, code), targets in concept_map.elements.items():
+            for t in targets:
+                problem = self.coding_problem(t.system, t.code)
+                if problem is not None:
+                    raise ConceptMapError(f"{code!r} → {t.code!r}: the target {problem}")
+
+    def prepare(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource as the store should keep it: checked when a ConceptMap, with standard codes added."""
+        if resource.get("resourceType") == "ConceptMap":
+            try:
+                self.check_map(concept_map_from_fhir(resource))
+            except ConceptMapError as exc:
+                raise InvalidRequest(f"ConceptMap: {exc}", expression=["ConceptMap"]) from exc
+            return resource
+        added = self.maps.add_standard_codes(resource)
+        return resource if added is None else added
+
+    # -- for the validator -------------------------------------------------------------------------
+    def expansion(self, url: str) -> Expansion | None:
+        """A value set's codes as the validator checks a binding (held ones first, then R4's required)."""
+        held = self._expansions.get(url)
+        if held is not None:
+            return held
+        pairs = self._pairs.get(url)
+        if pairs is None:
+            return self.required.expansion(url) if self.required is not None else None
+        built = self._expansions[url] = Expansion(
+            pairs, frozenset(c for _, c in pairs), frozenset(s for s, _ in pairs)
+        )
+        return built
+
+    def coding_problem(self, system: str, code: str) -> str | None:
+        """Why ``code`` cannot be a code of ``system`` (None: it is, or the system is not a complete one held)."""
+        cs = self.systems.get(system)
+        if cs is None or cs.content != "complete" or code in cs.by_code:
+            return None
+        return f"is not a code of {cs.name} ({system}), which lists every code of its standard"
