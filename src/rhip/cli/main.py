@@ -31,6 +31,7 @@ from rhip.cli.demo import demo_accounts
 from rhip.cli.empi import empi_app
 from rhip.cli.exchange import exchange_app
 from rhip.cli.keys import keys_app
+from rhip.cli.registries import registries_app
 from rhip.cli.quality import quality_app
 from rhip.cli.terminology import terminology_app
 
@@ -56,6 +57,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(terminology_app, name="terminology")
+app.add_typer(registries_app, name="registries")
 app.add_typer(quality_app, name="quality")
 app.command("demo-accounts")(demo_accounts)
 console = Console(stderr=True)

@@ -68,8 +68,11 @@ class RowResult:
 
 
 def columns_of(resource_type: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The documented columns of a resource type's CSV and those required; KeyError for other types."""
-    return COLUMNS[resource_type]
+    """The documented columns of a resource type's CSV and those required; ValueError for other types."""
+    found = COLUMNS.get(resource_type)
+    if found is None:
+        raise ValueError(f"no CSV columns for {resource_type}: one of {', '.join(COLUMNS)}")
+    return found
 
 
 def read_rows(data: bytes, resource_type: str) -> list[dict[str, str]]:
@@ -106,7 +109,7 @@ def read_rows(data: bytes, resource_type: str) -> list[dict[str, str]]:
 def import_rows(fhir: FhirCall, resource_type: str, rows: Iterable[Mapping[str, str]]) -> list[RowResult]:
     """Create or update one resource per row through ``fhir``; a result per row."""
     practitioners = resource_type == "Practitioner"
-    columns_of(resource_type)
+    columns_of(resource_type)  # refuses a type without CSV columns before any row is written
     results = []
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         key = str(row.get("licence" if practitioners else "code", "")).strip()

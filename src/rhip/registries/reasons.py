@@ -6,6 +6,8 @@ prints these.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 REASONS: dict[str, str] = {
     "dir.err.name": "a name is required (at most 200 characters)",
     "dir.err.code": "the institution code is not valid (letters, digits, . _ -)",
@@ -33,7 +35,7 @@ REASONS: dict[str, str] = {
 }
 
 
-def reason(key: str, detail: str = "", **values: object) -> str:
+def reason(key: str, detail: str = "", values: Mapping[str, object] | None = None) -> str:
     """The English reason of a message key, with its values and the detail after a colon."""
     text = REASONS.get(key, key).format(**values) if values else REASONS.get(key, key)
     return f"{text}: {detail}" if detail else text

@@ -1,0 +1,101 @@
+"""``rhip registries import|export`` against the database of a running server, checked with fhirpy."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from fhirpy import SyncFHIRClient
+
+from rhip.registries.identifiers import INSTITUTION_CODE, PRACTITIONER_LICENCE
+from rhip.synth.codes import uscc
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.integration
+GOOD = uscc("510704", "45081234")
+BAD = GOOD[:17] + ("0" if GOOD[17] != "0" else "1")
+
+
+def test_import_creates_updates_refuses_and_export_gives_it_back(
+    served: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = served
+    client = SyncFHIRClient(url, requests_config={"timeout": 30})
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text(
+        "code,name,uscc,kind,division,parent,active\n"
+        "C100,游仙区卫生健康局,,commission,510704,,true\n"
+        f"C101,游仙区魏城镇卫生院,{GOOD},thc,510704105,C100,是\n"
+        f"C102,游仙区某卫生室,{BAD},village,510704105201,C101,true\n"
+        "C103,游仙区新桥镇卫生院,,thc,510704106,NOPE,true\n"
+        "C104,自己的上级,,thc,,C104,true\n",
+        encoding="utf-8",
+    )
+    done = run_cli(env, "registries", "import", "--type", "Organization", str(orgs))
+    assert done.returncode == 1, done.stderr.decode()  # some rows were refused
+    report = done.stdout.decode()
+    assert "2 created, 0 updated, 3 refused" in done.stderr.decode()
+    assert "check character" in report and "parent's code" in report
+    child = client.resources("Organization").search(identifier=f"{INSTITUTION_CODE}|C101").fetch_all()
+    assert [c["partOf"]["reference"] for c in child] == ["Organization/org-C100"]
+    assert [o.id for o in client.resources("Organization").search(pinyin="weichengzhen").fetch_all()] == [
+        "org-C101"
+    ]
+    again = run_cli(env, "registries", "import", "-t", "Organization", str(orgs))
+    assert "0 created, 2 updated, 3 refused" in again.stderr.decode()
+
+    exported = run_cli(env, "registries", "export", "--type", "Organization")
+    assert exported.returncode == 0, exported.stderr.decode()
+    rows = list(csv.DictReader(io.StringIO(exported.stdout.decode("utf-8-sig"))))
+    by_code = {r["code"]: r for r in rows}
+    assert by_code["C101"]["parent"] == "C100" and by_code["C101"]["uscc"] == GOOD
+    assert by_code["C101"]["division"] == "510704105" and by_code["C101"]["kind"] == "thc"
+    assert "C102" not in by_code and "C103" not in by_code
+
+
+def test_practitioners_get_their_role_at_the_institution(
+    served: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = served
+    client = SyncFHIRClient(url, requests_config={"timeout": 30})
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text("code,name\nC200,测试医院\n", encoding="utf-8")
+    assert run_cli(env, "registries", "import", str(orgs)).returncode == 0
+    people = tmp_path / "people.csv"
+    people.write_text(
+        "licence,name,family,given,gender,institution_code,department,title\n"
+        "110510704000201,赵一,赵,一,male,C200,全科,主治医师\n",
+        encoding="utf-8",
+    )
+    done = run_cli(env, "registries", "import", "--type", "Practitioner", str(people))
+    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    found = client.resources("Practitioner").search(identifier=f"{PRACTITIONER_LICENCE}|110510704000201")
+    practitioner = found.fetch_all()[0]
+    roles = (
+        client.resources("PractitionerRole")
+        .search(practitioner=f"Practitioner/{practitioner.id}")
+        .fetch_all()
+    )
+    assert [r["organization"]["reference"] for r in roles] == ["Organization/org-C200"]
+    out = tmp_path / "people-out.csv"
+    assert run_cli(env, "registries", "export", "-t", "Practitioner", "--out", str(out)).returncode == 0
+    assert "110510704000201,赵一" in out.read_text(encoding="utf-8-sig")
+
+
+def test_unreadable_files_and_unknown_types_are_one_message(
+    served: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    _, env = served
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("code,name\nX1,测试医院\n".encode("gbk"))
+    done = run_cli(env, "registries", "import", str(gbk))
+    assert done.returncode == 2 and "not UTF-8" in done.stderr.decode()
+    missing = tmp_path / "missing.csv"
+    missing.write_text("name\nA\n", encoding="utf-8")
+    done = run_cli(env, "registries", "import", str(missing))
+    assert done.returncode == 2 and "columns are missing: code" in done.stderr.decode()
+    done = run_cli(env, "registries", "export", "--type", "Patient")
+    assert done.returncode == 2 and "one of Organization, Practitioner" in done.stderr.decode()
