@@ -5,12 +5,16 @@
    ``TerminologyService.validate_code`` over every shipped code table and FHIR R4's required value sets
    (nine in ten codes valid, one in ten not), each timed; p50/p95/p99 and checks per second. The issue's
    bound: p95 ≤ 1 ms per code check.
-2. ``ValueSet/$expand`` and ``CodeSystem/$lookup`` over HTTP against ``rhip serve`` (SQLite, security on, a
-   clinician's token), ``--clients`` threads for ``--seconds``: requests per second and p50/p95/p99.
+2. Coding checks as the store's validator makes them on every write (``coding_problem``: is the code one of
+   a complete code table's), and the standard codes added on the way in (``add_standard_codes``) to a
+   Condition whose local diagnosis code is in a local dictionary of ``--map-size`` codes: each timed.
+3. ``ValueSet/$expand``, ``CodeSystem/$lookup`` and ``ConceptMap/$translate`` (that dictionary, registered by
+   ``rhip terminology map``) over HTTP against ``rhip serve`` (SQLite, security on, a clinician's token),
+   ``--clients`` threads for ``--seconds``: requests per second and p50/p95/p99.
 
 Writes bench/results/terminology.json.
 
-    python bench/terminology.py [--checks 200000] [--clients 4] [--seconds 10]
+    python bench/terminology.py [--checks 200000] [--map-size 5000] [--clients 4] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from _common import ROOT, Server, cli, http_load, machine, percentiles, write_re
 
 from rhip.fhir.valuesets import required_valuesets
 from rhip.terminology.codesystems import builtin_code_systems
+from rhip.terminology.conceptmaps import ConceptMap, Target
+from rhip.terminology.mapping import ConceptMaps
 from rhip.terminology.service import TerminologyService
 
 WORK = ROOT / "var" / "bench" / "terminology"
@@ -76,6 +82,67 @@ def code_checks(n: int) -> dict[str, Any]:
     }
 
 
+LOCAL_DIAGNOSES = "urn:rhip:cs:local:510722H01:diagnosis"
+ICD10 = "urn:oid:2.16.156.10011.2.3.3.11"  # ICD-10 (国家临床版) as the platform writes it
+
+
+def local_dictionary(size: int) -> ConceptMap:
+    """A hospital's diagnosis dictionary of ``size`` local codes, each mapped to a shipped ICD-10 code."""
+    icd = next(cs for cs in builtin_code_systems() if cs.url == ICD10)
+    codes = [c for c in icd.concepts if "." in c.code or len(c.code) == 3]
+    elements = {
+        (LOCAL_DIAGNOSES, f"ZD{n:05d}"): (
+            Target(ICD10, codes[n % len(codes)].code, codes[n % len(codes)].display),
+        )
+        for n in range(size)
+    }
+    return ConceptMap("urn:rhip:cm:510722H01:diagnosis", "510722H01 诊断字典", "2026-11", elements=elements)
+
+
+def coding_checks(n: int, map_size: int) -> dict[str, Any]:
+    """Time the validator's Coding check and the mapping step on the way in."""
+    service = TerminologyService(builtin_code_systems(), required_valuesets())
+    rng = random.Random(7)
+    complete = [cs for cs in builtin_code_systems() if cs.content == "complete"]
+    pairs = [(cs.url, c.code) for cs in complete for c in cs.concepts]
+    checks = [(s, c if rng.random() < 0.9 else c + "x") for s, c in (rng.choice(pairs) for _ in range(n))]
+    samples, refused = [], 0
+    for system, code in checks:
+        started = time.perf_counter()
+        problem = service.coding_problem(system, code)
+        samples.append(time.perf_counter() - started)
+        refused += problem is not None
+    maps = ConceptMaps()
+    maps.replace([local_dictionary(map_size)])
+    conditions = [
+        {
+            "resourceType": "Condition",
+            "subject": {"reference": "Patient/p1"},
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                           "code": "active"}]},
+            "code": {"coding": [{"system": LOCAL_DIAGNOSES, "code": f"ZD{rng.randrange(map_size):05d}"}],
+                     "text": "诊断"},
+            "recordedDate": "2026-11-20",
+        }
+        for _ in range(min(n, 50_000))
+    ]  # fmt: skip
+    mapped = []
+    for resource in conditions:
+        started = time.perf_counter()
+        maps.add_standard_codes(resource)
+        mapped.append(time.perf_counter() - started)
+    return {
+        "coding_checks": n,
+        "refused": refused,
+        "coding_per_second": round(n / sum(samples)),
+        "coding_latency_us": micro_percentiles(samples),
+        "map_size": map_size,
+        "mapped_resources": len(conditions),
+        "mapping_per_second": round(len(conditions) / sum(mapped)),
+        "mapping_latency_us": micro_percentiles(mapped),
+    }
+
+
 def micro_percentiles(samples: list[float]) -> dict[str, float]:
     """p50/p95/p99/max of durations in seconds, as microseconds."""
     ordered = sorted(samples)
@@ -101,6 +168,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checks", type=int, default=200_000)
+    parser.add_argument("--map-size", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
@@ -111,11 +179,25 @@ def main() -> int:
         f"p50 {lat['p50_us']} µs  p95 {lat['p95_us']} µs  p99 {lat['p99_us']} µs  max {lat['max_us']} µs  "
         f"(bound: p95 ≤ 1000 µs)"
     )
+    on_write = coding_checks(args.checks, args.map_size)
+    cl, ml = on_write["coding_latency_us"], on_write["mapping_latency_us"]
+    print(
+        f"coding checks on write: {on_write['coding_checks']:,} ({on_write['refused']:,} refused)  "
+        f"{on_write['coding_per_second']:,}/s  p50 {cl['p50_us']} µs  p95 {cl['p95_us']} µs  p99 {cl['p99_us']} µs"
+    )
+    print(
+        f"standard codes added on the way in ({on_write['map_size']:,}-code dictionary): "
+        f"{on_write['mapped_resources']:,} Conditions  {on_write['mapping_per_second']:,}/s  p50 {ml['p50_us']} µs  "
+        f"p95 {ml['p95_us']} µs  p99 {ml['p99_us']} µs"
+    )
     WORK.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{WORK}/terminology.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RHIP_")}
     env.update(RHIP_DATABASE_URL=url, RHIP_SECURITY__KEYS_DIR=str(WORK / "keys"), RHIP_LOG_LEVEL="WARNING")
     cli(env, "db", "upgrade")
+    dictionary = WORK / "local-diagnoses.json"
+    dictionary.write_bytes(orjson.dumps(local_dictionary(args.map_size).to_fhir()))
+    cli(env, "terminology", "map", str(dictionary))
     username = "bench-terminology"
     listed = cli(env, "users", "list", "--json")
     if username not in {orjson.loads(line)["username"] for line in listed.splitlines() if line.strip()}:
@@ -138,14 +220,19 @@ def main() -> int:
             for cs in builtin_code_systems()
             for _ in range(50)
         ]
-        http_load(server.port, expands[:50] + lookups[:50], token, args.clients, 2)  # warm
+        translates = [
+            "/fhir/ConceptMap/$translate?"
+            + urlencode({"system": LOCAL_DIAGNOSES, "code": f"ZD{rng.randrange(args.map_size):05d}"})
+            for _ in range(500)
+        ]
+        http_load(server.port, expands[:50] + lookups[:50] + translates[:50], token, args.clients, 2)  # warm
         results = {}
-        for name, paths in (("expand", expands), ("lookup", lookups)):
+        for name, paths in (("expand", expands), ("lookup", lookups), ("translate", translates)):
             result = http_summary(http_load(server.port, paths, token, args.clients, args.seconds))
             results[name] = result
             hl = result["latency"]
             print(
-                f"${name:<7} over HTTP: {result['per_second']:>7}/s  p50 {hl['p50_ms']} ms  p95 {hl['p95_ms']} ms  "
+                f"${name:<10} over HTTP: {result['per_second']:>7}/s  p50 {hl['p50_ms']} ms  p95 {hl['p95_ms']} ms  "
                 f"p99 {hl['p99_ms']} ms  errors {result['errors']}"
             )
         rss = round(server.rss_mb(), 1)
@@ -157,6 +244,7 @@ def main() -> int:
         {
             "machine": machine(),
             "code_checks": checks,
+            "on_write": on_write,
             "http": results,
             "clients": args.clients,
             "rss_mb": rss,
@@ -164,7 +252,7 @@ def main() -> int:
     )
     print(f"wrote {path.relative_to(ROOT)}")
     errors = sum(r["errors"] for r in results.values())
-    return 0 if lat["p95_us"] <= 1000 and not errors else 1
+    return 0 if lat["p95_us"] <= 1000 and cl["p95_us"] <= 1000 and not errors else 1
 
 
 if __name__ == "__main__":

@@ -68,6 +68,8 @@ DIVISIONS_HEADER = """# name: GB/T 2260 中华人民共和国行政区划代码
 #   division codes for 绵阳市), derived by scripts/derive_terminology_tables.py
 # verified: no row was checked against the Ministry of Civil Affairs' published list; codes changed after 2020
 #   outside 绵阳市 are not reflected. valid_to of a replaced division is the end of the year its source gives.
+#   Divisions created after 2020 are missing, hence content: fragment (a code not listed is not refused on write).
+# content: fragment
 """
 
 
