@@ -50,6 +50,7 @@ from rhip.web.hardening import hardening_middleware
 from rhip.web.hl7v3 import hl7v3_routes
 from rhip.web.mllp import V2Listener, start_v2_listener
 from rhip.web.portal import portal_routes
+from rhip.web.quality import QualityApi
 
 log = logging.getLogger("rhip.web")
 FHIR_CONTENT_TYPE = "application/fhir+json; charset=utf-8"
@@ -298,6 +299,7 @@ def create_app(
             await run_in_threadpool(current)
             if mllp:
                 listener = await start_v2_listener(current(), settings)
+                await run_in_threadpool(quality.follow)  # `rhip serve`: score data as it arrives
         except Exception:
             # Starlette hands the failure's text to uvicorn, which logs it as is; exception messages can hold
             # settings or data. The redacting formatters log it here, and uvicorn gets a plain message.
@@ -305,6 +307,7 @@ def create_app(
             raise RuntimeError("the platform could not start; the log has the details") from None
         yield
         try:
+            quality.stop()
             if listener is not None:
                 await listener.stop()
         finally:
@@ -319,6 +322,7 @@ def create_app(
             raise RuntimeError("the platform was built without its exchange doors")
         return doors.hl7v3
 
+    quality = QualityApi(current, auth, limiter)
     public_root = (settings.server.public_base_url or "").rstrip("/").removesuffix("/fhir") or None
     # One budget of sign-in attempts for the token endpoint and the portal's form.
     throttle = AttemptThrottle(
@@ -336,6 +340,7 @@ def create_app(
             *portal_routes(
                 current, identity, auth, settings, anyio.CapacityLimiter(settings.server.threads), throttle
             ),
+            *quality.routes(),
             Route("/", home),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
