@@ -168,6 +168,23 @@ class TerminologySettings(BaseModel):
     )
 
 
+class QualitySettings(BaseModel):
+    """Data quality (数据质控, docs/data-quality.md)."""
+
+    follow: bool = Field(
+        True, description="score new resources while `rhip serve` runs (else: rhip quality score)"
+    )
+    interval_s: float = Field(
+        5.0, gt=0, description="seconds between catch-ups when nothing wakes the scorer"
+    )
+    rules_dir: str | None = Field(
+        None, description="a folder of rule files (<family>.toml) replacing the shipped ones of that family"
+    )
+    examples_per_rule: int = Field(
+        3, ge=0, le=100, description="failing examples kept per day, institution, rule"
+    )
+
+
 class SecuritySettings(BaseModel):
     """Identity, authorization, audit, signatures and hardening (docs/security.md)."""
 
@@ -233,6 +250,7 @@ class Settings(BaseSettings):
     exchange: ExchangeSettings = ExchangeSettings()
     security: SecuritySettings = SecuritySettings()
     terminology: TerminologySettings = TerminologySettings()
+    quality: QualitySettings = QualitySettings()
     timezone: str = Field("Asia/Shanghai", description="zone of dates without an offset, and of display")
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
