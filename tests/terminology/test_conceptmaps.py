@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rhip.terminology.conceptmaps import (
+    COLUMNS,
     ConceptMapError,
     Target,
     concept_map_from_fhir,
@@ -57,7 +58,7 @@ def test_byte_order_mark_is_ignored() -> None:
         (CSV.replace("M,男,1,男性,", "M,男,,男性,"), "row 2: a local code and a standard code"),
         (CSV.replace("F,女,2,女性,equal", "F,女,2,女性,same"), "row 3: equivalence 'same'"),
         (CSV + "M,男,1,男性,equivalent\n", "stated twice"),
-        (CSV.split("local_code")[0] + "local_code,local_display,standard_code,standard_display,equivalence\n", "at least one"),
+        (CSV.split("local_code", maxsplit=1)[0] + ",".join(COLUMNS) + "\n", "at least one"),
     ],
 )
 def test_bad_dictionaries_are_refused_with_the_reason(text: str, message: str) -> None:
@@ -87,6 +88,7 @@ def test_fhir_map_groups_and_unmatched_targets() -> None:
         concept_map_from_fhir({**resource, "url": ""})
     with pytest.raises(ConceptMapError, match="lists of objects"):
         concept_map_from_fhir({**resource, "group": {"source": "x"}})
-    bad = {**resource, "group": [{**resource["group"][0], "element": [{"code": "NK", "target": [{"code": "03", "equivalence": "close"}]}]}]}  # fmt: skip
+    close = [{"code": "NK", "target": [{"code": "03", "equivalence": "close"}]}]
+    bad = {**resource, "group": [{**resource["group"][0], "element": close}]}
     with pytest.raises(ConceptMapError, match="equivalence 'close'"):
         concept_map_from_fhir(bad)

@@ -18,7 +18,8 @@ from rhip.security.principal import Principal, Role, platform_principal
 from rhip.security.scopes import parse_scopes
 from rhip.terminology.conceptmaps import parse_concept_map_csv
 from rhip.terminology.mapping import MAPPED_BY
-from tests.terminology.test_conceptmaps import CSV, LOCAL, SEX
+
+from .test_conceptmaps import CSV, LOCAL, SEX
 
 BASE = "http://localhost/fhir"
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from rhip.terminology.conceptmaps import parse_concept_map_csv
 from rhip.terminology.mapping import MAPPED_BY, ConceptMaps
-from tests.terminology.test_conceptmaps import CSV, LOCAL, SEX
+
+from .test_conceptmaps import CSV, LOCAL, SEX
 
 STANDARD_ADDED = {
     "extension": [{"url": MAPPED_BY, "valueCanonical": "urn:rhip:cm:4501:sex|2026-10"}],

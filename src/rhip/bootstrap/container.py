@@ -41,6 +41,7 @@ from rhip.store.write_service import RemoteWriter
 from rhip.terminology.codesystems import CodeSystem, CodeTableError, builtin_code_systems, read_code_table
 from rhip.terminology.fhir_api import register as register_terminology
 from rhip.terminology.mapping import ConceptMaps
+from rhip.terminology.registered import V3_VALUE_SET, RegisteredSystems
 from rhip.terminology.service import TerminologyService
 
 __all__ = ["Platform", "SchemaOutOfDate", "build_platform", "database", "settle_heap"]
@@ -122,8 +123,9 @@ def build_platform(
     table = structure()
     params = registry().extended(registry_params())  # + the registries' pinyin and division
     base_urls = settings.server.own_base_urls()
-    maps = ConceptMaps(ttl_s=settings.terminology.maps_ttl_s)
-    codes = TerminologyService(code_tables(settings), required_valuesets(), maps)
+    maps = ConceptMaps(ttl_s=settings.terminology.store_ttl_s)
+    registered = RegisteredSystems(ttl_s=settings.terminology.store_ttl_s)
+    codes = TerminologyService(code_tables(settings), required_valuesets(), maps, registered)
     # Required bindings and every Coding of a complete code system are checked against the terminology.
     the_validator = Validator(table, codes, codings=codes)
     events = InProcessEventBus()
@@ -143,7 +145,7 @@ def build_platform(
     )
     repository = SqlFhirRepository(ctx)
     parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)
-    _follow_concept_maps(maps, StoreLookup(repository, parser), events)
+    _follow_the_store(maps, registered, StoreLookup(repository, parser), events)
     rest = RestSettings(
         settings.fhir.default_count,
         settings.fhir.max_count,
@@ -197,18 +199,29 @@ def build_platform(
     )
 
 
-def _follow_concept_maps(maps: ConceptMaps, lookup: StoreLookup, events: InProcessEventBus) -> None:
-    """Read the concept maps from the store (as the platform: maps hold no resident data), again on change."""
+def _follow_the_store(
+    maps: ConceptMaps, registered: RegisteredSystems, lookup: StoreLookup, events: InProcessEventBus
+) -> None:
+    """The terminology reads the concept maps and the dictionaries registered through HL7 v3 from the store
+    (as the platform: they hold no resident data), and again when this process stores a change to them."""
 
-    def stored() -> Iterator[dict[str, Any]]:
+    def concept_maps() -> Iterator[dict[str, Any]]:
         for found in lookup.each("ConceptMap", [("status", "active")]):
             yield found.resource()
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, ResourceChanged) and event.resource_type == "ConceptMap":
-            maps.changed()
+    def dictionaries() -> Iterator[dict[str, Any]]:
+        for found in lookup.each("CodeSystem", [("identifier", f"{V3_VALUE_SET}|")]):
+            yield found.resource()
 
-    maps.source = stored
+    def on_event(event: Event) -> None:
+        if not isinstance(event, ResourceChanged):
+            return
+        if event.resource_type == "ConceptMap":
+            maps.changed()
+        elif event.resource_type == "CodeSystem":
+            registered.changed()
+
+    maps.source, registered.source = concept_maps, dictionaries
     for event_type in (ResourceCreated, ResourceUpdated, ResourceDeleted):
         events.subscribe(event_type, on_event)
 

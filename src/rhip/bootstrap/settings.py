@@ -155,12 +155,13 @@ class TerminologySettings(BaseModel):
             "URL of a shipped one replaces it"
         ),
     )
-    maps_ttl_s: float = Field(
+    store_ttl_s: float = Field(
         30.0,
         gt=0,
         description=(
-            "seconds after which a process reads the ConceptMaps in the store again (a map stored through "
-            "another worker takes effect here within this time; in the process that stored it, at once)"
+            "seconds after which a process reads the ConceptMaps and the dictionaries registered through HL7 v3 "
+            "in the store again (a change stored through another worker takes effect here within this time; in "
+            "the process that stored it, at once)"
         ),
     )
     map_codes_on_write: bool = Field(

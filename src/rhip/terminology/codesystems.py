@@ -44,6 +44,9 @@ class Concept:
     verified: bool = True
     valid_from: date | None = None
     valid_to: date | None = None
+    retired: bool = (
+        False  # kept so old records still read, but no longer to be used (a registered dictionary's)
+    )
 
     def valid_on(self, day: date | None) -> bool:
         """Whether the code is in force on ``day`` (any day when None)."""
@@ -226,6 +229,62 @@ def parse_code_table(text: str, where: str = "code table") -> CodeSystem:
         return CodeSystem.of(meta, concepts)
     except CodeTableError as exc:
         raise CodeTableError(f"{where}: {exc}") from exc
+
+
+def code_system_from_fhir(resource: Mapping[str, Any]) -> CodeSystem:
+    """A code system from a FHIR R4 CodeSystem resource (nested concepts or ``parent`` properties, ``status``).
+
+    Used for the dictionaries institutions register through the HL7 v3 terminology service, which the store
+    keeps as CodeSystem resources; CodeTableError when the resource cannot be read as one.
+    """
+    url = resource.get("url")
+    if not isinstance(url, str) or not url:
+        raise CodeTableError("a CodeSystem without url")
+    concepts: list[Concept] = []
+
+    def walk(items: Any, parent: str | None) -> None:
+        if not isinstance(items, list):
+            raise CodeTableError(f"{url}: CodeSystem.concept is a list")
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("code"), str):
+                raise CodeTableError(f"{url}: a concept without a code")
+            props = {
+                p.get("code"): next((v for k, v in p.items() if k.startswith("value")), None)
+                for p in item.get("property") or ()
+                if isinstance(p, dict)
+            }
+            english = [
+                d.get("value")
+                for d in item.get("designation") or ()
+                if isinstance(d, dict) and d.get("language") == "en"
+            ]
+            where = f"{url} {item['code']!r}"
+            concepts.append(
+                Concept(
+                    code=item["code"],
+                    display=str(item.get("display") or ""),
+                    display_en=str(english[0]) if english else "",
+                    parent=str(props["parent"]) if props.get("parent") else parent,
+                    verified=props.get("verified") is not False,
+                    valid_from=_day(str(props.get("valid-from") or "")[:10], where),
+                    valid_to=_day(str(props.get("valid-to") or "")[:10], where),
+                    retired=props.get("status") in ("retired", "inactive", "deprecated"),
+                )
+            )
+            walk(item.get("concept") or [], item["code"])
+
+    walk(resource.get("concept") or [], None)
+    content = str(resource.get("content") or "complete")
+    meta = {
+        "url": url,
+        "name": str(resource.get("title") or resource.get("name") or url),
+        "title": str(resource.get("title") or ""),
+        "version": str(resource.get("version") or "unversioned"),
+        "source": str(resource.get("publisher") or resource.get("description") or "registered in the store"),
+        "valueset": str(resource.get("valueSet") or ""),
+        "content": content if content in CONTENTS else "fragment",
+    }
+    return CodeSystem.of(meta, concepts)
 
 
 def read_code_table(path: Path) -> CodeSystem:

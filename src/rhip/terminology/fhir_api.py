@@ -144,7 +144,9 @@ TRANSLATE = _definition(
         _param("targetsystem", "0..1", "uri", "Only mappings to this code system"),
         _param("result", "1..1", "boolean", "Whether some mapping says what the code stands for", "out"),
         _param("message", "0..1", "string", "Why not", "out"),
-        _param("match", "0..*", "", "equivalence, concept (Coding) and source (the map) of each mapping", "out"),
+        _param(
+            "match", "0..*", "", "equivalence, concept (Coding) and source (the map) of each mapping", "out"
+        ),
     ],
 )
 
@@ -199,6 +201,8 @@ def lookup(service: TerminologyService, inp: OperationInput) -> dict[str, Any]:
     if c.valid_to is not None:
         properties.append(("valid-to", {"valueDateTime": c.valid_to.isoformat()}))
     properties.append(("verified", {"valueBoolean": c.verified}))
+    if c.retired:
+        properties.append(("status", {"valueCode": "retired"}))
     for name, value in properties:
         out.append(
             {"name": "property", "part": [{"name": "code", "valueCode": name}, {"name": "value", **value}]}

@@ -4,30 +4,22 @@ Every CodeableConcept of an incoming resource is looked at: a coding whose syste
 system gets the standard codings its map allows (:data:`rhip.terminology.conceptmaps.ADDABLE`) added after it,
 marked with the extension :data:`MAPPED_BY` (the map's ``url|version``) and ``userSelected: false``. The
 local coding is kept as it came. The maps live in the FHIR store (``ConceptMap`` resources, so they have
-history and any client can read them); each process re-reads them when told a map changed and at least every
-``ttl_s`` seconds, so a map stored through another worker takes effect there within that time.
+history and any client can read them), followed as :mod:`rhip.terminology.following` explains.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from rhip.terminology.conceptmaps import ConceptMap, ConceptMapError, Target, concept_map_from_fhir
+from rhip.terminology.following import ResourceSource, StoreFollower
 
 MAPPED_BY = "urn:rhip:ext:mapped-by"
 log = logging.getLogger(__name__)
-
-
-class MapSource(Protocol):
-    """Where the ConceptMap resources are kept (the FHIR store, read as the platform)."""
-
-    def __call__(self) -> Iterable[Mapping[str, Any]]:
-        """Every current ConceptMap resource."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +39,15 @@ class ConceptMaps:
 
     def __init__(
         self,
-        source: MapSource | None = None,
+        source: ResourceSource | None = None,
         *,
         ttl_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
-        self.ttl_s = ttl_s
-        self.clock = clock
+        self.follower = StoreFollower(ttl_s, clock)
         self.maps: dict[str, ConceptMap] = {}
         self._index: _Index = {}
-        self._loaded_at: float | None = None
-        self._lock = threading.Lock()
 
     # -- holding maps ------------------------------------------------------------------------------
     def replace(self, maps: Iterable[ConceptMap]) -> None:
@@ -82,22 +71,15 @@ class ConceptMaps:
             except ConceptMapError as exc:
                 log.warning("ConceptMap/%s is not used: %s", resource.get("id"), exc)
         self.replace(maps)
-        self._loaded_at = self.clock()
 
     def changed(self) -> None:
         """A map was stored or deleted: read them again before the next use."""
-        self._loaded_at = None
+        self.follower.changed()
 
     def fresh(self) -> None:
-        """Reload when told of a change or when the last load is older than ``ttl_s``."""
-        if self.source is None:
-            return
-        loaded = self._loaded_at
-        if loaded is not None and self.clock() - loaded < self.ttl_s:
-            return
-        with self._lock:
-            if self._loaded_at is loaded:
-                self.reload()
+        """Read the maps again when due."""
+        if self.source is not None:
+            self.follower.fresh(self.reload)
 
     # -- using them --------------------------------------------------------------------------------
     def translate(

@@ -22,6 +22,7 @@ from rhip.fhir.valuesets import Expansion, RequiredValueSets
 from rhip.terminology.codesystems import CodeSystem, Concept
 from rhip.terminology.conceptmaps import ConceptMap, ConceptMapError, concept_map_from_fhir
 from rhip.terminology.mapping import ConceptMaps, Translation
+from rhip.terminology.registered import RegisteredSystems
 
 Subsumption = Literal["equivalent", "subsumes", "subsumed-by", "not-subsumed"]
 
@@ -91,11 +92,13 @@ class TerminologyService:
         systems: Iterable[CodeSystem],
         required: RequiredValueSets | None = None,
         maps: ConceptMaps | None = None,
+        registered: RegisteredSystems | None = None,
     ) -> None:
         self.systems: dict[str, CodeSystem] = {}
         self.valuesets: dict[str, ValueSet] = {}
         self.required = required
         self.maps = maps if maps is not None else ConceptMaps()
+        self.registered = registered if registered is not None else RegisteredSystems()
         self._expansions: dict[str, Expansion] = {}  # held value sets as the validator reads them
         self._pairs: dict[str, frozenset[tuple[str, str]]] = {}
         self._systems_of: dict[str, dict[str, str]] = {}  # held value set -> code -> its system
@@ -121,11 +124,11 @@ class TerminologyService:
             self._expansions.pop(vs.url, None)
 
     def code_system(self, url: str) -> CodeSystem:
-        """The code system of ``url``; UnknownTerminology when not held."""
-        try:
-            return self.systems[url]
-        except KeyError:
-            raise UnknownTerminology(f"the code system {url!r} is not known here") from None
+        """The code system of ``url`` (a table, else a registered dictionary); UnknownTerminology when neither."""
+        found = self.systems.get(url) or self.registered.get(url)
+        if found is None:
+            raise UnknownTerminology(f"the code system {url!r} is not known here")
+        return found
 
     # -- $lookup -----------------------------------------------------------------------------------
     def lookup(self, system: str, code: str) -> Lookup | None:
@@ -134,7 +137,9 @@ class TerminologyService:
         concept = cs.by_code.get(code)
         if concept is None:
             return None
-        return Lookup(cs, concept, cs.ancestors(code), self._children[cs.url].get(code, ()))
+        held = self._children.get(cs.url)
+        below = held.get(code, ()) if held is not None else self.registered.children(cs.url, code)
+        return Lookup(cs, concept, cs.ancestors(code), below)
 
     # -- $validate-code ----------------------------------------------------------------------------
     def validate_code(
@@ -166,13 +171,15 @@ class TerminologyService:
                     found = code in expansion.codes
             if not found:
                 return Validation(False, f"code {code!r} is not in the value set {valueset}")
-            if system is None or system not in self.systems:
+            if system is None or (system not in self.systems and self.registered.get(system) is None):
                 return Validation(True)
         assert system is not None
         cs = self.code_system(system)
         concept = cs.by_code.get(code)
         if concept is None:
             return Validation(False, f"code {code!r} is not in the code system {system} ({cs.name})")
+        if concept.retired:
+            return Validation(False, f"code {code!r} of {cs.name} is retired", concept.display)
         if not concept.valid_on(on):
             return Validation(False, f"code {code!r} of {cs.name} is not in force on {on}", concept.display)
         if display is not None and display not in (concept.display, concept.display_en):

@@ -225,6 +225,40 @@ def test_a_value_set_query_filters_items_and_finds_other_senders_sets(service: V
     assert b'queryResponseCode code="NF"' in unknown.body
 
 
+def test_registered_dictionaries_are_answered_by_the_terminology_service(
+    service: V3Service, v3_platform: Platform
+) -> None:
+    """术语注册 goes through to the terminology: $lookup and $validate-code answer over what was registered."""
+    register = _value_set("PRVS_IN000001UV01", 'extension="dept"', "1", _item("NK") + _item("WK"))
+    assert ack_of(send(service, register)) == ("AA", "")
+    terms = v3_platform.terminology
+    assert terms is not None
+    url = "urn:rhip:cs:local:510704104X01:dept"
+    found = terms.lookup(url, "NK")
+    assert found is not None and found.concept.display == "NK!" and found.system.content == "complete"
+    update = _value_set("PRVS_IN000002UV01", 'extension="dept"', "2", _item("WK", "0") + _item("EK"))
+    assert ack_of(send(service, update)) == ("AA", "")
+    assert terms.validate_code("EK", system=url).result  # the newest version is the one answered
+    retired = terms.validate_code("WK", system=url)
+    assert not retired.result and "retired" in retired.message
+    response = v3_platform.fhir.handle(
+        FhirRequest("GET", "CodeSystem/$lookup", query=[("system", url), ("code", "WK")])
+    )
+    assert response.status == 200, response.body
+    props = [p for p in orjson.loads(response.body or b"{}")["parameter"] if p["name"] == "property"]
+    assert {"name": "code", "valueCode": "status"} in [part for p in props for part in p["part"]]
+    # A hospital's dictionary is not judged on write: its codes are what it sends, not what the platform refuses.
+    stored = v3_platform.fhir.handle(
+        FhirRequest(
+            "POST",
+            "Basic",
+            headers={"content-type": "application/fhir+json"},
+            body=orjson.dumps({"resourceType": "Basic", "code": {"coding": [{"system": url, "code": "ZZ"}]}}),
+        )
+    )
+    assert stored.status == 201, stored.body
+
+
 # -- organizations and staff -----------------------------------------------------------------------------
 
 
