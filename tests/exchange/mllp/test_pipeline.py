@@ -340,6 +340,41 @@ def test_results_are_stored_once(pipeline: V2Pipeline, platform: Platform) -> No
     assert len(search(platform, "Observation")) == 2
 
 
+def test_a_hospitals_local_codes_get_the_standard_code_of_its_registered_dictionary(
+    pipeline: V2Pipeline, platform: Platform
+) -> None:
+    """本地字典对照 on the v2 door: OBR-4 ``CBC^血常规^99LAB`` is the hospital's table ``lab``."""
+    local = f"urn:rhip:cs:local:{INSTITUTION}:lab"
+    concept_map = {
+        "resourceType": "ConceptMap",
+        "url": f"urn:rhip:cm:{INSTITUTION}:lab",
+        "version": "1",
+        "status": "active",
+        "group": [
+            {
+                "source": local,
+                "target": "http://loinc.org",
+                "element": [{"code": "CBC", "target": [{"code": "58410-2", "equivalence": "equivalent"}]}],
+            }
+        ],
+    }
+    stored = platform.fhir.handle(
+        FhirRequest(
+            "POST",
+            "ConceptMap",
+            headers={"content-type": "application/fhir+json"},
+            body=orjson.dumps(concept_map),
+        )
+    )
+    assert stored.status == 201, stored.body
+    assert one(pipeline, encoded(adt("L0", "M1", visit="MZ1"))).code == "AA"
+    assert one(pipeline, ORU.format(cid="L1", hgb="135").encode()).code == "AA"
+    (report,) = search(platform, "DiagnosticReport")
+    codings = [(c["system"], c["code"]) for c in report["code"]["coding"]]
+    assert codings == [(local, "CBC"), ("http://loinc.org", "58410-2")]
+    assert search(platform, "DiagnosticReport", "code=http://loinc.org|58410-2")  # found by the standard code
+
+
 def test_unchanged_entries_are_left_out_and_changes_still_arrive(
     pipeline: V2Pipeline, platform: Platform
 ) -> None:
