@@ -102,6 +102,10 @@ def test_locations_roles_and_services(fhir: SyncFHIRClient) -> None:
     assert ids(fhir, "HealthcareService", organization="Organization/t-wsy") == ["t-hs-imm"]
     assert ids(fhir, "HealthcareService", service_category=f"{SERVICE_CATEGORY}|18") == ["t-hs-imm"]
     assert ids(fhir, "Practitioner", identifier=f"{PRACTITIONER_LICENCE}|110510703000002") == ["t-p2"]
+    # Validity: a role's period (PractitionerRole.date), an institution's active flag.
+    assert ids(fhir, "PractitionerRole", date="le2021-03-01", practitioner="Practitioner/t-p2") == ["t-r3"]
+    assert ids(fhir, "PractitionerRole", date="lt2019-01-01") == []
+    assert "t-wjw" in ids(fhir, "Organization", active="true")
 
 
 def test_updates_since_and_history(fhir: SyncFHIRClient, served: tuple[str, dict[str, str]]) -> None:
