@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,11 +22,8 @@ from tests.quality.test_hand_count import A_FAMILIES, REGION_FAMILIES
 
 from rhip.bootstrap.container import Platform, build_platform, database
 from rhip.bootstrap.quality import build_quality
-from rhip.bootstrap.settings import SecuritySettings, Settings
-from rhip.db import outbox
+from rhip.bootstrap.settings import QualitySettings, SecuritySettings, Settings
 from rhip.db.migrate import upgrade
-from rhip.quality.follower import QualityFollower
-from rhip.quality.service import CONSUMER
 from rhip.web.app import create_app
 from rhip.web.quality import REPORT_PATH
 
@@ -52,7 +51,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     security = SecuritySettings(
         enabled=True, keys_dir=str(folder / "keys"), rate_per_second=100_000, rate_burst=100_000
     )
-    settings = Settings(database_url=f"sqlite:///{folder}/rhip.db", log_format="text", security=security)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=f"sqlite:///{folder}/rhip.db",
+        log_format="text",
+        security=security,
+        quality=QualitySettings(interval_s=0.1),
+    )
     db = database(settings)
     upgrade(db.engine)
     db.dispose()
@@ -67,7 +71,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     identity.accounts.add_user("a-doctor", password, "clinician", institution=A, organization="org-A")
     tokens = {name: identity.issue_token(username=name) for name in ("region-admin", "a-admin", "a-doctor")}
     port = _free_port()
-    app = create_app(settings, platform)
+    # As `rhip serve` builds it (mllp=True: the doors and the scoring follower; this platform has no MLLP door).
+    app = create_app(settings, platform, mllp=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -126,22 +131,23 @@ def test_others_and_bad_requests_are_refused_clearly(served: Served) -> None:
     assert get(served, "region-admin", month="2026-10", institution="x" * 200).status_code == 400
 
 
-def test_the_follower_scores_what_arrives(served: Served) -> None:
-    """What a server stores after start is scored in the background (rhip serve starts the follower)."""
-    service = build_quality(served.platform)
-    follower = QualityFollower(service, interval_s=0.05)
-    assert served.platform.store is not None
-    served.platform.store.create({"resourceType": "Patient", "gender": "male", "birthDate": "1960-01-01"})
-    with served.platform.db.read() as conn:
-        last = outbox.read_after(conn, outbox.position(conn, CONSUMER), limit=100_000)[-1].position
-    follower.start()
-    try:
-        deadline = time.monotonic() + 30
-        while service.repository.position(CONSUMER) < last:
-            assert time.monotonic() < deadline, "the follower did not catch up"
-            time.sleep(0.05)
-    finally:
-        follower.stop()
-    month = time.strftime("%Y-%m", time.gmtime())
-    report = get(served, "region-admin", month=month).json()
-    assert report["resources"] >= 1
+def test_the_server_scores_what_arrives(served: Served) -> None:
+    """What the server stores is scored in the background (the follower `rhip serve` starts), then reported."""
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    before = get(served, "region-admin", month=month).json()["resources"]
+    created = httpx.post(
+        served.url + "/fhir/Patient",
+        content=b'{"resourceType": "Patient", "gender": "male", "birthDate": "1960-01-01"}',
+        headers={
+            "Authorization": f"Bearer {served.tokens['region-admin']}",
+            "Content-Type": "application/fhir+json",
+        },
+        timeout=30,
+    )
+    assert created.status_code == 201
+    deadline = time.monotonic() + 30
+    while get(served, "region-admin", month=month).json()["resources"] == before:
+        assert time.monotonic() < deadline, "the server did not score the new Patient"
+        time.sleep(0.05)
+    rules = {r["rule"]: r for r in get(served, "region-admin", month=month).json()["rules"]}
+    assert rules["C-PAT-NAME"]["failed"] >= 1  # the new Patient has no name
