@@ -54,7 +54,6 @@ class Clock:
         return self.now
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_code_resolves_to_its_registered_organization(platform: Platform) -> None:
     fhir = calling(platform.fhir)
     clock = Clock()
