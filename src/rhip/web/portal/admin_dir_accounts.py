@@ -20,9 +20,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from rhip.core.errors import InvalidRequest, RhipError
+from rhip.registries.fhir_port import matches
 from rhip.security.identity.auditing import REFUSED
 from rhip.security.principal import Role
-from rhip.web.portal.admin_dir_common import admin, admin_form, local_us, matches
+from rhip.web.portal.admin_dir_common import admin, admin_form, local_us
 from rhip.web.portal.admin_dir_keys import public_jwks
 from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
 from rhip.web.portal.nav import PREFIX

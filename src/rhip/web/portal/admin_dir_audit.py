@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from rhip.web.portal.admin_dir_common import SHANGHAI, admin, admin_form, local_time, matches, next_page
+from rhip.registries.fhir_port import matches
+from rhip.web.portal.admin_dir_common import SHANGHAI, admin, admin_form, local_time, next_page
 from rhip.web.portal.core import Portal, PortalError, Viewer, guarded
 from rhip.web.portal.nav import PREFIX
 

@@ -43,15 +43,6 @@ def next_page(bundle: dict[str, Any] | None) -> str | None:
     return None
 
 
-def matches(bundle: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The resources a searchset Bundle found."""
-    return [
-        e["resource"]
-        for e in (bundle or {}).get("entry", [])
-        if e.get("search", {}).get("mode", "match") == "match" and "resource" in e
-    ]
-
-
 def local_time(instant: str | None) -> str:
     """A FHIR instant shown in Asia/Shanghai time (``2026-11-26 08:30:00``)."""
     if not instant:

@@ -24,7 +24,7 @@ from rhip.registries.csv_io import (
     read_rows,
     rows_of,
 )
-from rhip.registries.fhir_port import FhirCall, FhirRefused
+from rhip.registries.fhir_port import FhirCall, FhirRefused, matches
 from rhip.registries.records import (
     INSTITUTION_CODE,
     KINDS,
@@ -40,7 +40,6 @@ from rhip.web.portal.admin_dir_common import (
     FORM_PART,
     admin,
     admin_form,
-    matches,
     next_page,
     refuse_if_changed,
     shown_again,

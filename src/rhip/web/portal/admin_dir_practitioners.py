@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from rhip.registries.fhir_port import matches
 from rhip.registries.records import (
     FHIR_ID,
     PRACTITIONER_LICENCE,
@@ -22,7 +23,6 @@ from rhip.registries.records import (
 from rhip.web.portal.admin_dir_common import (
     admin,
     admin_form,
-    matches,
     refuse_if_changed,
     shown_again,
     version_of,
