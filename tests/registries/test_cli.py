@@ -98,4 +98,61 @@ def test_unreadable_files_and_unknown_types_are_one_message(
     done = run_cli(env, "registries", "import", str(missing))
     assert done.returncode == 2 and "columns are missing: code" in done.stderr.decode()
     done = run_cli(env, "registries", "export", "--type", "Patient")
-    assert done.returncode == 2 and "one of Organization, Practitioner" in done.stderr.decode()
+    assert done.returncode == 2 and "one of Organization, Practitioner, Location" in done.stderr.decode()
+
+
+def test_places_and_services_are_keyed_by_their_institution_and_code(
+    served: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = served
+    client = SyncFHIRClient(url, requests_config={"timeout": 30})
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text("code,name\nC300,测试卫生院\nC301,另一卫生院\n", encoding="utf-8")
+    assert run_cli(env, "registries", "import", str(orgs)).returncode == 0
+    places = tmp_path / "places.csv"
+    places.write_text(
+        "institution_code,code,name,type,partof,division,status\n"
+        "C300,B1,门诊楼,,,510704105,active\n"
+        "C300,K01,预防接种门诊,50,B1,510704105,\n"
+        "C301,K01,预防接种门诊,50,,,active\n"  # the same code at another institution: another place
+        "C300,K02,无此楼,,B9,,active\n"
+        "C300,K03,停用科室,,,,closed\n"
+        "C999,K01,无此机构,,,,\n",
+        encoding="utf-8",
+    )
+    done = run_cli(env, "registries", "import", "--type", "Location", str(places))
+    assert done.returncode == 1
+    assert "3 created, 0 updated, 3 refused" in done.stderr.decode()
+    report = done.stdout.decode()
+    assert "no place with this code" in report and "active, suspended or inactive" in report
+    assert "no institution has this code" in report
+    found = client.resources("Location").search(organization="Organization/org-C300").fetch_all()
+    assert sorted(r.id for r in found) == ["loc-C300-B1", "loc-C300-K01"]
+    clinic = client.reference("Location", "loc-C300-K01").to_resource()
+    assert clinic["partOf"]["reference"] == "Location/loc-C300-B1" and clinic["status"] == "active"
+    assert [
+        r.id for r in client.resources("Location").search(pinyin="yfjzmz", division="510704").fetch_all()
+    ] == ["loc-C300-K01"]
+    services = tmp_path / "services.csv"
+    services.write_text(
+        "institution_code,code,name,category,location,active\n"
+        "C300,S1,儿童预防接种,18,K01,true\n"
+        "C300,S2,无此科室的服务,18,K99,true\n",
+        encoding="utf-8",
+    )
+    done = run_cli(env, "registries", "import", "-t", "HealthcareService", str(services))
+    assert "1 created, 0 updated, 1 refused" in done.stderr.decode()
+    service = client.resources("HealthcareService").search(organization="Organization/org-C300").fetch_all()
+    assert [s["location"][0]["reference"] for s in service] == ["Location/loc-C300-K01"]
+
+    exported = run_cli(env, "registries", "export", "--type", "Location")
+    rows = {
+        (r["institution_code"], r["code"]): r
+        for r in csv.DictReader(io.StringIO(exported.stdout.decode("utf-8-sig")))
+    }
+    assert rows[("C300", "K01")]["partof"] == "B1" and rows[("C300", "K01")]["type"] == "50"
+    assert rows[("C300", "K01")]["division"] == "510704105" and ("C301", "K01") in rows
+    exported = run_cli(env, "registries", "export", "--type", "HealthcareService")
+    text = exported.stdout.decode("utf-8-sig")
+    assert text.splitlines()[0] == "institution_code,code,name,category,location,active"
+    assert "C300,S1,儿童预防接种,18,K01,true" in text

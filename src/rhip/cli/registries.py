@@ -19,8 +19,8 @@ registries_app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console()
-TYPES = ("Organization", "Practitioner")
-TypeOption = Annotated[str, typer.Option("--type", "-t", help="Organization or Practitioner")]
+TYPES = ("Organization", "Practitioner", "Location", "HealthcareService")
+TypeOption = Annotated[str, typer.Option("--type", "-t", help=", ".join(TYPES))]
 
 
 def _checked(resource_type: str) -> str:
@@ -35,7 +35,7 @@ def import_csv(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="a UTF-8 CSV file")],
     resource_type: TypeOption = "Organization",
 ) -> None:
-    """Create or update one resource per row (keyed by institution code or licence); a result per row.
+    """Create or update one resource per row (keyed by its code or licence); a result per row.
 
     Exits with 1 when any row was refused (the others are kept), 2 when the file cannot be read at all.
     """

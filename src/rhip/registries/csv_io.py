@@ -1,6 +1,7 @@
 """CSV import and export of the registries: one row per resource, keyed by its identifier.
 
-Organization rows are keyed by the institution code, Practitioner rows by the licence number (执业证书编码);
+Organization rows are keyed by the institution code, Practitioner rows by the licence number (执业证书编码),
+Location and HealthcareService rows by their institution's code and their code there (rhip.registries.places);
 the columns are :data:`COLUMNS`. A file is read whole (at most :data:`MAX_BYTES`, :data:`MAX_ROWS` rows), as
 UTF-8 with or without a byte-order mark. Each row creates or updates one resource through the FHIR service
 (a :class:`~rhip.registries.fhir_port.FhirCall`, as whoever acts) and gets its own result: created,
@@ -13,11 +14,25 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rhip.registries.fhir_port import FhirCall, FhirRefused, matches, search_all
+from rhip.registries.identifiers import LOCATION_PREFIX, SERVICE_PREFIX
+from rhip.registries.places import (
+    LOCATION_COLUMNS,
+    LOCATION_REQUIRED,
+    SERVICE_COLUMNS,
+    SERVICE_REQUIRED,
+    apply_location,
+    apply_service,
+    check_location,
+    check_service,
+    location_code,
+    location_fields,
+    service_fields,
+)
 from rhip.registries.records import (
     FHIR_ID,
     INSTITUTION_CODE,
@@ -43,6 +58,8 @@ EXPORT_LIMIT = 100_000
 COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Organization": (ORGANIZATION_COLUMNS, ORGANIZATION_REQUIRED),
     "Practitioner": (PRACTITIONER_COLUMNS, PRACTITIONER_REQUIRED),
+    "Location": (LOCATION_COLUMNS, LOCATION_REQUIRED),
+    "HealthcareService": (SERVICE_COLUMNS, SERVICE_REQUIRED),
 }
 """Resource type → (its columns, those required)."""
 
@@ -108,15 +125,13 @@ def read_rows(data: bytes, resource_type: str) -> list[dict[str, str]]:
 
 def import_rows(fhir: FhirCall, resource_type: str, rows: Iterable[Mapping[str, str]]) -> list[RowResult]:
     """Create or update one resource per row through ``fhir``; a result per row."""
-    practitioners = resource_type == "Practitioner"
     columns_of(resource_type)  # refuses a type without CSV columns before any row is written
+    importer = _IMPORTERS[resource_type]
     results = []
     for line, row in enumerate(rows, start=2):  # line 1 is the header
-        key = str(row.get("licence" if practitioners else "code", "")).strip()
+        key = str(row.get("licence" if resource_type == "Practitioner" else "code", "")).strip()
         try:
-            results.append(
-                _practitioner(fhir, line, row) if practitioners else _organization(fhir, line, row)
-            )
+            results.append(importer(fhir, line, row))
         except RowError as error:
             why = error.detail or error.field
             results.append(RowResult(line, key, "refused", reason_key=error.key, reason=why))
@@ -188,12 +203,75 @@ def _role(fhir: FhirCall, practitioner: str, organization: str, department: str)
         fhir("POST", "PractitionerRole", body=role)
 
 
+def _institution(fhir: FhirCall, code: str) -> str:
+    org = _find(fhir, "Organization", INSTITUTION_CODE, code)
+    if org is None:
+        raise RowError("dir.err.no_institution", "institution_code")
+    return str(org["id"])
+
+
+def _save(
+    fhir: FhirCall, line: int, key: str, existing: Mapping[str, Any] | None, res: dict[str, Any], new_id: str
+) -> RowResult:
+    """PUT the resource under its id (a new one under ``new_id`` when that is a valid id, else POST)."""
+    rtype = res["resourceType"]
+    if existing is None and FHIR_ID.match(new_id):
+        res["id"] = new_id
+    if "id" in res:
+        saved = fhir("PUT", f"{rtype}/{res['id']}", body=res) or {}
+    else:
+        saved = fhir("POST", rtype, body=res) or {}
+    outcome = "updated" if existing is not None else "created"
+    return RowResult(line, key, outcome, f"{rtype}/{saved.get('id', res.get('id', ''))}")
+
+
+def _location(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
+    fields = check_location(row)
+    institution = fields["institution_code"]
+    organization = _institution(fhir, institution)
+    system = LOCATION_PREFIX + institution
+    existing = _find(fhir, "Location", system, fields["code"])
+    parent = None
+    if fields["partof"]:
+        found = _find(fhir, "Location", system, fields["partof"])
+        if found is None:
+            raise RowError("dir.err.no_location", "partof")
+        parent = str(found["id"])
+    loc = apply_location(existing, fields, organization, parent)
+    return _save(fhir, line, fields["code"], existing, loc, f"loc-{institution}-{fields['code']}")
+
+
+def _service(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
+    fields = check_service(row)
+    institution = fields["institution_code"]
+    organization = _institution(fhir, institution)
+    existing = _find(fhir, "HealthcareService", SERVICE_PREFIX + institution, fields["code"])
+    location = None
+    if fields["location"]:
+        found = _find(fhir, "Location", LOCATION_PREFIX + institution, fields["location"])
+        if found is None:
+            raise RowError("dir.err.no_location", "location")
+        location = str(found["id"])
+    service = apply_service(existing, fields, organization, location)
+    return _save(fhir, line, fields["code"], existing, service, f"hs-{institution}-{fields['code']}")
+
+
+_IMPORTERS: dict[str, Callable[[FhirCall, int, Mapping[str, str]], RowResult]] = {
+    "Organization": _organization,
+    "Practitioner": _practitioner,
+    "Location": _location,
+    "HealthcareService": _service,
+}
+
+
 def rows_of(
     fhir: FhirCall, resource_type: str, resources: Iterable[Mapping[str, Any]]
 ) -> list[dict[str, str]]:
-    """The CSV rows of resources (an Organization's parent given by its institution code)."""
+    """The CSV rows of resources (references to other registry resources given by their codes)."""
     if resource_type == "Practitioner":
         return [practitioner_fields(r) for r in resources]
+    if resource_type in ("Location", "HealthcareService"):
+        return _place_rows(fhir, resource_type, resources)
     rows = [org_fields(r) for r in resources]
     known = {row["id"]: row["code"] for row in rows}
     for row in rows:
@@ -202,6 +280,30 @@ def rows_of(
             found = fhir("GET", f"Organization/{parent}") if FHIR_ID.match(parent) else None
             known[parent] = identifier(found or {}, INSTITUTION_CODE)
         row["parent"] = known.get(parent, "") if parent else ""
+    return rows
+
+
+def _place_rows(
+    fhir: FhirCall, resource_type: str, resources: Iterable[Mapping[str, Any]]
+) -> list[dict[str, str]]:
+    """Location or HealthcareService rows, the Location they name given by its code."""
+    codes: dict[str, str] = {}
+
+    def code_of(location_id: str) -> str:
+        if location_id and location_id not in codes:
+            found = fhir("GET", f"Location/{location_id}") if FHIR_ID.match(location_id) else None
+            codes[location_id] = location_code(found or {})
+        return codes.get(location_id, "")
+
+    rows = []
+    for res in resources:
+        if resource_type == "Location":
+            row = location_fields(res)
+            row["partof"] = code_of(row.pop("partof_id"))
+        else:
+            row = service_fields(res)
+            row["location"] = code_of(row.pop("location_id"))
+        rows.append(row)
     return rows
 
 

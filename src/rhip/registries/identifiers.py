@@ -20,6 +20,11 @@ USCC = "urn:rhip:sid:uscc"  # 统一社会信用代码 (GB 32100-2015)
 INSTITUTION_LICENCE = "urn:rhip:sid:medical-institution-licence"  # 医疗机构执业许可证登记号
 PRACTITIONER_LICENCE = "urn:rhip:sid:practitioner-licence"  # 医师/护士执业证书编码
 STAFF_NO = "urn:oid:2.16.156.10011.1.4"  # 医务人员工号 (assigned by the institution: assigner)
+# A place's or a service's code is unique within its institution: the system names the institution.
+LOCATION_PREFIX = "urn:rhip:sid:location:"  # + institution code: Location.identifier (科室、场所编码)
+SERVICE_PREFIX = "urn:rhip:sid:service:"  # + institution code: HealthcareService.identifier
+DEPARTMENT_SYSTEM = "urn:oid:2.16.156.10011.2.3.2.62"  # 科室分类 (a Location's type, as the region writes it)
+SERVICE_CATEGORY = "http://terminology.hl7.org/CodeSystem/service-category"
 DIVISION_EXTENSION = "urn:rhip:ext:division"  # GB/T 2260 (and township/village) division code of an address
 ORGANIZATION_TYPE = "http://terminology.hl7.org/CodeSystem/organization-type"
 KIND_SYSTEM = "urn:rhip:cs:institution-kind"  # the region's institution kinds (KINDS)

@@ -23,6 +23,8 @@ REASONS: dict[str, str] = {
     "dir.err.staff_no": "the staff number is not valid",
     "dir.err.no_institution": "no institution has this code",
     "dir.err.parent": "no other institution has the parent's code",
+    "dir.err.no_location": "the institution has no place with this code",
+    "dir.err.status": "status is active, suspended or inactive",
     "dir.err.ambiguous": "several records carry this identifier; resolve the duplicates first",
     "error.request": "the FHIR service refused it",
     "error.forbidden": "not allowed",
