@@ -2,7 +2,9 @@
 
 It wakes when this process has stored something (bootstrap passes the store's events to :meth:`wake`) and
 every ``interval_s`` seconds in any case, for what other processes stored (other workers, the writer
-process, an import). Several followers (one per worker) are safe: the repository records each batch once.
+process, an import). Of a server's workers one scores at a time, the holder of the follower lease; the
+others stand by and try for it every ``interval_s``, so a backlog is not scored by every worker at once.
+Were two to score anyway (``rhip quality score`` beside a server), the repository records each batch once.
 A failure is logged (its type only: messages can quote data) and retried at the next turn; the outbox keeps
 everything until then.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from rhip.quality.repository import FollowerLease
 from rhip.quality.service import QualityService
 
 log = logging.getLogger("rhip.quality")
@@ -26,6 +29,7 @@ class QualityFollower:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lease = FollowerLease(service.repository.db)
 
     def start(self) -> None:
         """Start following (once)."""
@@ -45,10 +49,15 @@ class QualityFollower:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.service.catch_up()
-            except Exception as exc:  # the thread must outlive a bad turn (the database restarting, say)
-                log.warning("quality scoring failed; retrying", extra={"error": type(exc).__name__})
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+        try:
+            while not self._stop.is_set():
+                try:
+                    if self.lease.acquire():
+                        self.service.catch_up(stop=self._stop.is_set)
+                except Exception as exc:  # the thread must outlive a bad turn (the database restarting, say)
+                    log.warning("quality scoring failed; retrying", extra={"error": type(exc).__name__})
+                    self.lease.release()  # its connection may be the broken part
+                self._wake.wait(self.interval_s)
+                self._wake.clear()
+        finally:
+            self.lease.release()

@@ -10,12 +10,14 @@ out as well, so nothing is counted twice.
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, tuple_
+from sqlalchemy import Connection, and_, func, select, text, tuple_
 
 from rhip.db import outbox
 from rhip.db.dialect import insert_rows
@@ -25,6 +27,10 @@ from rhip.quality.scorer import Scored
 from rhip.quality.tables import quality_arrivals, quality_daily, quality_example, quality_scored
 
 _KEY_CHUNK = 300  # keys per IN list (SQLite's parameter limit is far above 3 × 300)
+_LEASE_KEY = 0x5251_414C  # PostgreSQL advisory lock of the scoring follower ("RQAL"), per schema
+# Locks are per database: the schema's name in the key keeps platforms sharing a database apart.
+_LOCK = text("SELECT pg_try_advisory_lock(:k, hashtext(current_schema()))")
+_UNLOCK = text("SELECT pg_advisory_unlock(:k, hashtext(current_schema()))")
 
 
 @dataclass(frozen=True)
@@ -239,3 +245,59 @@ class QualityRepository:
         if period.institution is not None:
             conditions.append(columns.institution == period.institution)
         return conditions
+
+
+class FollowerLease:
+    """Which of a platform's server processes follows the outbox for scoring: the one holding this lease.
+
+    Several followers would be safe (see :meth:`QualityRepository.record`) but each would score every batch
+    only for all but one to drop its work; with the lease the others stand by and take over when its holder
+    stops. PostgreSQL: a session advisory lock on a connection of its own, in autocommit (an open
+    transaction would hold back the outbox's delivery). SQLite: ``flock`` on ``<database>.quality-lease``.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: Connection | None = None
+        self._fd: int | None = None
+        self.held = False
+
+    def acquire(self) -> bool:
+        """Take the lease if it is free (never waits); True while this holds it."""
+        if self.held:
+            return True
+        if self.db.backend == "postgresql":
+            conn = self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            if conn.execute(_LOCK, {"k": _LEASE_KEY}).scalar_one():
+                self._conn, self.held = conn, True
+            else:
+                conn.close()
+            return self.held
+        path = self.db.engine.url.database
+        if not path or path == ":memory:":
+            self.held = True  # a database of this process alone
+            return True
+        fd = os.open(f"{path}.quality-lease", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd, self.held = fd, True
+        return True
+
+    def release(self) -> None:
+        """Give the lease up (closing its connection or file)."""
+        if self._conn is not None:
+            # The connection goes back to the pool with its session: the lock is released by name.
+            try:
+                self._conn.execute(_UNLOCK, {"k": _LEASE_KEY})
+            except Exception:
+                self._conn.invalidate()  # a broken session: discarded, and its locks end with it
+            finally:
+                self._conn.close()
+                self._conn = None
+        if self._fd is not None:
+            os.close(self._fd)  # the flock ends with the last descriptor
+            self._fd = None
+        self.held = False

@@ -62,10 +62,12 @@ class QualityService:
         self.attributor = Attributor(self._current)
 
     # -- scoring ----------------------------------------------------------------------------------
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> CatchUp:
-        """Score every event after the service's outbox position, batch by batch, until none is left."""
+    def catch_up(
+        self, progress: Callable[[int], None] | None = None, stop: Callable[[], bool] = lambda: False
+    ) -> CatchUp:
+        """Score the events after the outbox position, batch by batch, until none is left or ``stop()``."""
         done = CatchUp()
-        while True:
+        while not stop():
             after = self.repository.position(CONSUMER)
             events = self.repository.events(after, self.batch)
             if not events:
@@ -78,6 +80,7 @@ class QualityService:
             done.scored += counted
             if progress is not None:
                 progress(len(events))
+        return done
 
     def score_events(self, events: list[OutboxRecord]) -> list[Scored]:
         """Score the versions a batch of events announces (deletions and unruled types are skipped)."""

@@ -307,7 +307,7 @@ def create_app(
             raise RuntimeError("the platform could not start; the log has the details") from None
         yield
         try:
-            quality.stop()
+            await run_in_threadpool(quality.stop)
             if listener is not None:
                 await listener.stop()
         finally:
