@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from rhip.web.portal import admin_ops_exchange, admin_ops_health, admin_ops_review
+from rhip.web.portal import admin_ops_exchange, admin_ops_health, admin_ops_quality, admin_ops_review
 from rhip.web.portal.core import Portal
 
 
@@ -15,4 +15,5 @@ def routes(portal: Portal) -> list[Route]:
         *admin_ops_review.routes(portal),
         *admin_ops_exchange.routes(portal),
         *admin_ops_health.routes(portal),
+        *admin_ops_quality.routes(portal),
     ]

@@ -30,6 +30,7 @@ NAVIGATION: dict[Role, tuple[NavItem, ...]] = {
     ),
     Role.ADMIN: (
         NavItem("/admin/health", "nav.health"),
+        NavItem("/admin/quality", "nav.quality"),
         NavItem("/admin/institutions", "nav.institutions"),
         NavItem("/admin/accounts", "nav.accounts"),
         NavItem("/admin/review", "nav.review"),
