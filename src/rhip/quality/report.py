@@ -112,22 +112,42 @@ def build_report(
 ) -> QualityReport:
     """The report of ``period`` from the stored counts (``rules`` give the labels of the rules known now)."""
     report = QualityReport(period.institution or REGION, period.first, period.last, rule_versions)
+    per_day = _rule_figures(report, repository.rule_counts(period), rules)
+    resources_per_day = _arrival_figures(report, repository.arrivals(period), buckets)
+    for day in sorted(set(per_day) | set(resources_per_day)):
+        families = per_day.get(day, {})
+        report.days.append(
+            {"day": day, "resources": resources_per_day.get(day, 0)}
+            | {f: rate(families[f].passed, families[f].checked) for f in FAMILIES if f in families}
+        )
+    report.examples = [
+        {"day": d, "institution": i, "rule": r, "resource_type": t, "id": rid, "version": v, "element": e}
+        for d, i, r, t, rid, v, e in repository.examples(period)
+    ]
+    if period.institution is None:
+        report.institutions = _institution_rows(repository.institution_counts(period))
+    report.rejected = repository.rejects(
+        _start_us(period.first, zone), _start_us(period.last, zone, 1), period.institution
+    )
+    return report
+
+
+def _rule_figures(
+    report: QualityReport, counts: list[tuple[str, str, str, str, str, int, int]], rules: Mapping[str, Rule]
+) -> dict[str, dict[str, Figure]]:
+    """Fill the families, rules and worst fields of ``report``; the figures per day and family."""
     per_rule: dict[str, Figure] = defaultdict(Figure)
     rule_info: dict[str, tuple[str, str, str]] = {}
     per_day: dict[str, dict[str, Figure]] = defaultdict(lambda: defaultdict(Figure))
     per_field: dict[tuple[str, str], Figure] = defaultdict(Figure)
-    for day, rule_id, family, res_type, element, checked, passed in repository.rule_counts(period):
-        for figure in (
-            report.families.setdefault(family, Figure()),
-            per_rule[rule_id],
-            per_day[day][family],
-        ):
+    for day, rule_id, family, res_type, element, checked, passed in counts:
+        figures = [report.families.setdefault(family, Figure()), per_rule[rule_id], per_day[day][family]]
+        if family != "timeliness":  # a late arrival is no fault of the field it is timed by
+            figures.append(per_field[(res_type, element)])
+        for figure in figures:
             figure.checked += checked
             figure.passed += passed
         rule_info[rule_id] = (family, res_type, element)
-        if family != "timeliness":  # a late arrival is no fault of the field it is timed by
-            per_field[(res_type, element)].checked += checked
-            per_field[(res_type, element)].passed += passed
     order = {f: i for i, f in enumerate(FAMILIES)}
     for rule_id in sorted(per_rule, key=lambda r: (order.get(rule_info[r][0], 9), r)):
         family, res_type, element = rule_info[rule_id]
@@ -139,43 +159,44 @@ def build_report(
                 **per_rule[rule_id].row(),
             }
         )  # fmt: skip
-    resources_per_day: dict[str, int] = defaultdict(int)
-    for day, _res_type, bucket, n in repository.arrivals(period):
-        resources_per_day[day] += n
-        report.delays[bucket] = report.delays.get(bucket, 0) + n
-        report.resources += n
-    report.delays = {b: report.delays[b] for b in [*buckets, "none"] if b in report.delays} | {
-        b: n for b, n in report.delays.items() if b not in buckets and b != "none"
-    }
-    for day in sorted(set(per_day) | set(resources_per_day)):
-        families = per_day.get(day, {})
-        report.days.append(
-            {"day": day, "resources": resources_per_day.get(day, 0)}
-            | {f: rate(families[f].passed, families[f].checked) for f in FAMILIES if f in families}
-        )
     worst = sorted(per_field.items(), key=lambda kv: (-kv[1].failed, kv[0]))
     report.worst_fields = [
         {"resource_type": t, "element": e, **fig.row()} for (t, e), fig in worst[:WORST_FIELDS] if fig.failed
     ]
-    report.examples = [
-        {"day": d, "institution": i, "rule": r, "resource_type": t, "id": rid, "version": v, "element": e}
-        for d, i, r, t, rid, v, e in repository.examples(period)
-    ]
-    if period.institution is None:
-        per_institution: dict[str, dict[str, Figure]] = defaultdict(dict)
-        for institution, family, checked, passed in repository.institution_counts(period):
-            per_institution[institution][family] = Figure(checked, passed)
-        for institution in sorted(per_institution):
-            figures = per_institution[institution]
-            total = Figure(sum(f.checked for f in figures.values()), sum(f.passed for f in figures.values()))
-            report.institutions.append(
-                {"institution": institution, **total.row()}
-                | {f: rate(figures[f].passed, figures[f].checked) for f in FAMILIES if f in figures}
-            )
-    report.rejected = repository.rejects(
-        _start_us(period.first, zone), _start_us(period.last, zone, 1), period.institution
-    )
-    return report
+    return per_day
+
+
+def _arrival_figures(
+    report: QualityReport, arrivals: list[tuple[str, str, str, int]], buckets: list[str]
+) -> dict[str, int]:
+    """Fill the resource count and delay buckets of ``report`` (buckets in their order); resources per day."""
+    per_day: dict[str, int] = defaultdict(int)
+    found: dict[str, int] = defaultdict(int)
+    for day, _res_type, bucket, n in arrivals:
+        per_day[day] += n
+        found[bucket] += n
+        report.resources += n
+    known = [*buckets, "none"]
+    report.delays = {b: found[b] for b in known if b in found} | {
+        b: n for b, n in found.items() if b not in known
+    }
+    return per_day
+
+
+def _institution_rows(counts: list[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
+    """Per institution: the counts over every family and each family's rate."""
+    per_institution: dict[str, dict[str, Figure]] = defaultdict(dict)
+    for institution, family, checked, passed in counts:
+        per_institution[institution][family] = Figure(checked, passed)
+    rows = []
+    for institution in sorted(per_institution):
+        figures = per_institution[institution]
+        total = Figure(sum(f.checked for f in figures.values()), sum(f.passed for f in figures.values()))
+        rows.append(
+            {"institution": institution, **total.row()}
+            | {f: rate(figures[f].passed, figures[f].checked) for f in FAMILIES if f in figures}
+        )
+    return rows
 
 
 def _start_us(day: str, zone: tzinfo, plus_days: int = 0) -> int:
