@@ -56,7 +56,7 @@ def test_import_creates_updates_refuses_and_export_gives_it_back(
     assert "C102" not in by_code and "C103" not in by_code
 
 
-def test_practitioners_get_their_role_at_the_institution(
+def test_practitioners_get_their_post_at_the_institution(
     served: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     url, env = served
@@ -66,12 +66,15 @@ def test_practitioners_get_their_role_at_the_institution(
     assert run_cli(env, "registries", "import", str(orgs)).returncode == 0
     people = tmp_path / "people.csv"
     people.write_text(
-        "licence,name,family,given,gender,institution_code,department,title\n"
-        "110510704000201,赵一,赵,一,male,C200,全科,主治医师\n",
+        "licence,name,family,given,gender,institution_code,department,title,role_start,role_end\n"
+        "110510704000201,赵一,赵,一,male,C200,全科,主治医师,2019-09-01,\n"
+        "110510704000202,钱二,钱,二,female,,,,2019-09-01,\n"
+        "110510704000203,孙三,孙,三,female,C200,,,2020-01-01,2019-12-31\n",
         encoding="utf-8",
     )
     done = run_cli(env, "registries", "import", "--type", "Practitioner", str(people))
-    assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
+    assert "1 created, 0 updated, 2 refused" in done.stderr.decode()
+    assert done.stdout.decode().count("a post's dates") == 2
     found = client.resources("Practitioner").search(identifier=f"{PRACTITIONER_LICENCE}|110510704000201")
     practitioner = found.fetch_all()[0]
     roles = (
@@ -80,9 +83,32 @@ def test_practitioners_get_their_role_at_the_institution(
         .fetch_all()
     )
     assert [r["organization"]["reference"] for r in roles] == ["Organization/org-C200"]
+    assert roles[0]["period"] == {"start": "2019-09-01"}
+    assert [
+        r.id
+        for r in client.resources("PractitionerRole")
+        .search(date="le2020-01-01", organization="Organization/org-C200")
+        .fetch_all()
+    ] == [roles[0].id]
+    # The post ends: the same row with an end date updates the role.
+    people.write_text(
+        "licence,name,institution_code,role_end\n110510704000201,赵一,C200,2025-06-30\n", encoding="utf-8"
+    )
+    assert run_cli(env, "registries", "import", "-t", "Practitioner", str(people)).returncode == 0
+    role = client.reference("PractitionerRole", roles[0].id).to_resource()
+    assert role["period"] == {"start": "2019-09-01", "end": "2025-06-30"} and role["specialty"] == [
+        {"text": "全科"}
+    ]
     out = tmp_path / "people-out.csv"
     assert run_cli(env, "registries", "export", "-t", "Practitioner", "--out", str(out)).returncode == 0
-    assert "110510704000201,赵一" in out.read_text(encoding="utf-8-sig")
+    rows = {r["licence"]: r for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")))}
+    exported = rows["110510704000201"]
+    assert (exported["name"], exported["institution_code"], exported["department"]) == (
+        "赵一",
+        "C200",
+        "全科",
+    )
+    assert (exported["role_start"], exported["role_end"]) == ("2019-09-01", "2025-06-30")
 
 
 def test_unreadable_files_and_unknown_types_are_one_message(

@@ -50,6 +50,8 @@ from rhip.registries.records import (
     identifier,
     org_fields,
     practitioner_fields,
+    reference_id,
+    role_fields,
 )
 
 MAX_BYTES = 1024 * 1024
@@ -181,12 +183,12 @@ def _practitioner(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResul
         saved = fhir("POST", "Practitioner", body=res) or {}
     pid = str(saved.get("id") or (existing or {}).get("id", ""))
     if organization and pid:
-        _role(fhir, pid, organization, fields["department"])
+        _role(fhir, pid, organization, fields)
     outcome = "updated" if existing is not None else "created"
     return RowResult(line, fields["licence"], outcome, f"Practitioner/{pid}")
 
 
-def _role(fhir: FhirCall, practitioner: str, organization: str, department: str) -> None:
+def _role(fhir: FhirCall, practitioner: str, organization: str, fields: Mapping[str, str]) -> None:
     """Create (or bring up to date) the PractitionerRole tying the practitioner to the institution."""
     query = [
         ("practitioner", f"Practitioner/{practitioner}"),
@@ -194,9 +196,10 @@ def _role(fhir: FhirCall, practitioner: str, organization: str, department: str)
         ("_count", "1"),
     ]
     found = matches(fhir("GET", "PractitionerRole", query))
-    if found and not department:
+    post = (fields["department"], fields["role_start"], fields["role_end"])
+    if found and not any(post):
         return
-    role = apply_role(found[0] if found else None, practitioner, organization, department)
+    role = apply_role(found[0] if found else None, practitioner, organization, *post)
     if found:
         fhir("PUT", f"PractitionerRole/{found[0]['id']}", body=role)
     else:
@@ -269,7 +272,7 @@ def rows_of(
 ) -> list[dict[str, str]]:
     """The CSV rows of resources (references to other registry resources given by their codes)."""
     if resource_type == "Practitioner":
-        return [practitioner_fields(r) for r in resources]
+        return _practitioner_rows(fhir, resources)
     if resource_type in ("Location", "HealthcareService"):
         return _place_rows(fhir, resource_type, resources)
     rows = [org_fields(r) for r in resources]
@@ -280,6 +283,31 @@ def rows_of(
             found = fhir("GET", f"Organization/{parent}") if FHIR_ID.match(parent) else None
             known[parent] = identifier(found or {}, INSTITUTION_CODE)
         row["parent"] = known.get(parent, "") if parent else ""
+    return rows
+
+
+def _practitioner_rows(fhir: FhirCall, resources: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Practitioner rows with their post: the first active PractitionerRole (by id), its institution by code."""
+    people = list(resources)
+    posts: dict[str, dict[str, str]] = {}
+    roles = search_all(
+        fhir, "PractitionerRole", [("active", "true"), ("_sort", "_id"), ("_count", "500")], EXPORT_LIMIT
+    )
+    for role in roles:
+        who = reference_id(role.get("practitioner"), "Practitioner")
+        if who and who not in posts:
+            posts[who] = role_fields(role)
+    codes: dict[str, str] = {}
+    rows = []
+    for res in people:
+        row = practitioner_fields(res)
+        post = dict(posts.get(row["id"], {}))
+        org = post.pop("organization_id", "")
+        if org and org not in codes:
+            found = fhir("GET", f"Organization/{org}") if FHIR_ID.match(org) else None
+            codes[org] = identifier(found or {}, INSTITUTION_CODE)
+        row.update(post, institution_code=codes.get(org, ""))
+        rows.append(row)
     return rows
 
 

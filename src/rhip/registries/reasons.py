@@ -25,6 +25,7 @@ REASONS: dict[str, str] = {
     "dir.err.parent": "no other institution has the parent's code",
     "dir.err.no_location": "the institution has no place with this code",
     "dir.err.status": "status is active, suspended or inactive",
+    "dir.err.period": "a post's dates are YYYY-MM-DD, the end not before the start, with an institution_code",
     "dir.err.ambiguous": "several records carry this identifier; resolve the duplicates first",
     "error.request": "the FHIR service refused it",
     "error.forbidden": "not allowed",

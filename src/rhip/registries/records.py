@@ -50,9 +50,10 @@ FALSE = frozenset({"0", "false", "no", "n", "off", "否", "停用", "inactive"})
 # parent: the institution code of the Organization this one is part of (Organization.partOf).
 ORGANIZATION_COLUMNS = ("code", "name", "uscc", "licence", "kind", "division", "address", "active", "parent")
 ORGANIZATION_REQUIRED = ("code", "name")
+# institution_code, department, role_start, role_end: the post (PractitionerRole) at the institution.
 PRACTITIONER_COLUMNS = (
     "licence", "name", "family", "given", "gender", "birth_date", "institution_code", "staff_no", "title",
-    "department", "active",
+    "department", "active", "role_start", "role_end",
 )  # fmt: skip
 PRACTITIONER_REQUIRED = ("licence", "name")
 
@@ -263,6 +264,13 @@ def check_practitioner(fields: Mapping[str, str]) -> dict[str, str]:
         raise RowError("dir.err.staff_no", "staff_no")
     if len(clean["department"]) > 100 or len(clean["title"]) > 100:
         raise RowError("dir.err.too_long", "department" if len(clean["department"]) > 100 else "title")
+    for key in ("role_start", "role_end"):
+        if clean[key] and not DATE.match(clean[key]):
+            raise RowError("dir.err.period", key)
+    if (clean["role_start"] or clean["role_end"]) and not clean["institution_code"]:
+        raise RowError("dir.err.period", "institution_code")
+    if clean["role_start"] and clean["role_end"] and clean["role_end"] < clean["role_start"]:
+        raise RowError("dir.err.period", "role_end")
     clean["active"] = "true" if _active(clean["active"]) else "false"
     return clean
 
@@ -298,9 +306,15 @@ def apply_practitioner(
 
 
 def apply_role(
-    existing: Mapping[str, Any] | None, practitioner: str, organization: str, department: str
+    existing: Mapping[str, Any] | None,
+    practitioner: str,
+    organization: str,
+    department: str,
+    start: str = "",
+    end: str = "",
 ) -> dict[str, Any]:
-    """The PractitionerRole tying a practitioner to an institution (``department``: its specialty text)."""
+    """The PractitionerRole tying a practitioner to an institution (``department``: its specialty text;
+    ``start``/``end``: its period, each kept as stored when empty)."""
     role: dict[str, Any] = copy.deepcopy(dict(existing)) if existing else {"resourceType": "PractitionerRole"}
     role.pop("meta", None)
     role["active"] = True
@@ -308,4 +322,18 @@ def apply_role(
     role["organization"] = {"reference": f"Organization/{organization}"}
     if department:
         role["specialty"] = [{"text": department}]
+    period = {**(role.get("period") or {}), **{k: v for k, v in (("start", start), ("end", end)) if v}}
+    if period:
+        role["period"] = period
     return role
+
+
+def role_fields(role: Mapping[str, Any]) -> dict[str, str]:
+    """The post's CSV fields of a PractitionerRole (``organization_id`` for the export to name by code)."""
+    period = role.get("period") or {}
+    return {
+        "organization_id": reference_id(role.get("organization"), "Organization"),
+        "department": ", ".join(str(s.get("text", "")) for s in role.get("specialty") or [] if s.get("text")),
+        "role_start": str(period.get("start", ""))[:10],
+        "role_end": str(period.get("end", ""))[:10],
+    }
