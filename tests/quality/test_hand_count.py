@@ -8,7 +8,9 @@ RHIP_TEST_DATABASE_URL is set. Legend: "7/6" = 7 checks applied, 6 passed.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import orjson
@@ -20,6 +22,7 @@ from rhip.bootstrap.quality import build_quality
 from rhip.bootstrap.settings import Settings
 from rhip.db import outbox
 from rhip.db.migrate import upgrade
+from rhip.exchange.rejects import RejectStore
 from rhip.quality.report import month_period
 from rhip.quality.service import CONSUMER, QualityService
 from rhip.quality.xlsx import SHEETS, write_report
@@ -208,3 +211,16 @@ def test_spreadsheet_cells_match(scored: tuple[Platform, QualityService], tmp_pa
     assert institutions[B][1:4] == (41 + 27 + 3 + 6, 37 + 26 + 3 + 5, 6)
     days = list(book[SHEETS["days"]].iter_rows(min_row=2, values_only=True))
     assert [(d[0], d[1]) for d in days] == [("2026-10-05", 9), ("2026-10-06", 7), ("2026-10-07", 6)]
+
+
+def test_refused_messages_count_against_their_sender(scored: tuple[Platform, QualityService]) -> None:
+    platform, service = scored
+    rejects = RejectStore(platform.db)
+    for sender in (A, A, B):  # kept by the exchange when a door refused them: never in the store
+        rejects.record(
+            channel="mllp", sender=sender, raw=b"MSH|...", reason_code="RHIP-V2-0010", reason="bad"
+        )
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    counted = {who: service.report(month_period(month, who)).rejected for who in (A, B, None)}
+    assert counted == {A: 2, B: 1, None: 3}
+    assert service.report(month_period("2026-10", A)).rejected == 0  # none were refused in October
