@@ -128,3 +128,19 @@ def test_updates_since_and_history(fhir: SyncFHIRClient, served: tuple[str, dict
     assert ids(fhir, "Organization", pinyin="xinzhi") == ["t-wss"]
     changed = httpx.get(f"{served[0]}/Organization/_history", params={"_since": since}, timeout=30).json()
     assert [e["resource"]["id"] for e in changed["entry"]] == ["t-wss"]
+
+
+def test_the_capability_statement_names_the_registries_parameters(served: tuple[str, dict[str, str]]) -> None:
+    statement = httpx.get(f"{served[0]}/metadata", timeout=30).json()
+    params = {
+        r["type"]: {p["name"]: p for p in r.get("searchParam", [])} for r in statement["rest"][0]["resource"]
+    }
+    for rtype in ("Organization", "Location", "HealthcareService", "Practitioner"):
+        assert params[rtype]["pinyin"]["type"] == "string"
+        assert (
+            params[rtype]["pinyin"]["definition"] == f"https://rhip.dev/fhir/SearchParameter/{rtype}-pinyin"
+        )
+    assert "division" in params["Organization"] and "division" in params["Location"]
+    assert "pinyin" not in params["Patient"] or params["Patient"]["pinyin"]["definition"].endswith(
+        "Patient-pinyin"
+    )
