@@ -76,6 +76,8 @@ def test_the_report_runs_on_the_synthetic_region(tmp_path: Path) -> None:
         assert 0 <= row["rate"] <= 1 and row["checked"] >= row["passed"]
     institutions = {i["institution"] for i in figures["institutions"]}
     assert set(by_institution) <= institutions  # each institution's file is attributed to it
+    per_rule = Counter(e["rule"] for e in figures["examples"])
+    assert per_rule and max(per_rule.values()) <= 10  # the report shows a few per rule
     text = orjson.dumps(figures).decode()
     assert names and not any(name in text for name in names)
     write_report(report, tmp_path / "region.xlsx")

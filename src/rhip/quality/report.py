@@ -22,6 +22,7 @@ from rhip.quality.ruleset import FAMILIES, Rule
 
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
 WORST_FIELDS = 10
+EXAMPLES_PER_RULE = 10  # in a report: the first days' examples of each rule
 REGION = "region"
 
 
@@ -120,10 +121,21 @@ def build_report(
             {"day": day, "resources": resources_per_day.get(day, 0)}
             | {f: rate(families[f].passed, families[f].checked) for f in FAMILIES if f in families}
         )
-    report.examples = [
-        {"day": d, "institution": i, "rule": r, "resource_type": t, "id": rid, "version": v, "element": e}
-        for d, i, r, t, rid, v, e in repository.examples(period)
-    ]
+    shown: dict[str, int] = defaultdict(int)
+    for d, i, r, t, rid, v, e in repository.examples(period):
+        shown[r] += 1
+        if shown[r] <= EXAMPLES_PER_RULE:
+            report.examples.append(
+                {
+                    "day": d,
+                    "institution": i,
+                    "rule": r,
+                    "resource_type": t,
+                    "id": rid,
+                    "version": v,
+                    "element": e,
+                }
+            )
     if period.institution is None:
         report.institutions = _institution_rows(repository.institution_counts(period))
     report.rejected = repository.rejects(

@@ -218,7 +218,7 @@ class QualityRepository:
         with self.db.read() as conn:
             return [(r[0], r[1], r[2], int(r[3])) for r in conn.execute(query)]
 
-    def examples(self, period: Period, limit: int = 1000) -> list[tuple[str, str, str, str, str, int, str]]:
+    def examples(self, period: Period, limit: int = 50_000) -> list[tuple[str, str, str, str, str, int, str]]:
         """Failing versions: (day, institution, rule_id, res_type, res_id, version, element)."""
         e = quality_example.c
         query = (
