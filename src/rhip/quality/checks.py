@@ -282,6 +282,8 @@ def verify_rules(
 
 
 def _known_valueset(where: str, codes: CodeValidator, url: str) -> None:
+    # Asking for a code no value set holds answers False for a known set and raises for an unknown one: the
+    # port the checks use (validate_code) is enough to refuse a rule file naming a set nobody can answer for.
     try:
         codes.validate_code("\x00", valueset=url)
     except LookupError as exc:  # the terminology service's UnknownTerminology
