@@ -33,6 +33,7 @@ from rhip.fhir.search.params import SearchParamRegistry, registry
 from rhip.fhir.search.parse import SearchParser
 from rhip.fhir.validation import Validator
 from rhip.fhir.valuesets import required_valuesets
+from rhip.registries.rules import CheckedOnWrite
 from rhip.registries.search import registry_params
 from rhip.security.lookup import StoreLookup
 from rhip.store.context import StoreContext, StoreLimits
@@ -141,7 +142,8 @@ def build_platform(
             max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max
         ),
         writer=RemoteWriter(settings.server.writer_socket) if settings.server.writer_socket else None,
-        preparer=codes if settings.terminology.map_codes_on_write else None,
+        # The registries' identifier rules (Organization, Practitioner), then the terminology's standard codes.
+        preparer=CheckedOnWrite(codes if settings.terminology.map_codes_on_write else None),
     )
     repository = SqlFhirRepository(ctx)
     parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)
