@@ -63,6 +63,11 @@ def test_the_parent_chain_is_included(fhir: SyncFHIRClient) -> None:
         "绵阳市涪城区人民医院",
         "绵阳市卫生健康委员会",
     ]
+    # Or in one search: _include:iterate follows partOf to the top.
+    whole = fhir.execute(
+        "Organization", method="get", params={"_id": "t-wss", "_include:iterate": "Organization:partof"}
+    )
+    assert sorted(e["resource"]["id"] for e in whole["entry"]) == ["t-rmyy", "t-wjw", "t-wss", "t-wsy"]
 
 
 def test_pinyin_full_initials_and_from_a_later_syllable(fhir: SyncFHIRClient) -> None:
