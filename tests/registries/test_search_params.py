@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from rhip.fhir.search.extract import IndexExtractor
-from rhip.fhir.search.params import CustomParam, registry
+from rhip.fhir.search.params import registry
 from rhip.registries.search import registry_params
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -44,12 +44,3 @@ def test_locations_services_and_practitioners(extractor: IndexExtractor) -> None
     assert "yufangjiezhongmenzhen" in strings(extractor, service, "pinyin")
     doctor = {"resourceType": "Practitioner", "name": [{"family": "王", "given": ["秀兰"]}]}
     assert strings(extractor, doctor, "pinyin") == {"wangxiulan", "wxl"}
-
-
-def test_a_taken_code_or_unknown_type_is_refused() -> None:
-    base = registry()
-    with pytest.raises(ValueError, match="taken"):
-        base.extended([CustomParam("Organization", "name", "string", "Organization.name", "urn:x")])
-    with pytest.raises(ValueError, match="unknown type"):
-        base.extended([CustomParam("Nothing", "x", "string", "Nothing.name", "urn:x")])
-    assert base.get("Organization", "pinyin") is None  # the official registry is left as it was
