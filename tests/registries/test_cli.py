@@ -182,3 +182,34 @@ def test_places_and_services_are_keyed_by_their_institution_and_code(
     text = exported.stdout.decode("utf-8-sig")
     assert text.splitlines()[0] == "institution_code,code,name,category,location,active"
     assert "C300,S1,儿童预防接种,18,K01,true" in text
+
+
+def test_check_lists_what_was_stored_before_the_rules(tmp_path: Path) -> None:
+    import dataclasses
+
+    from rhip.bootstrap.container import build_platform
+    from rhip.bootstrap.settings import Settings
+    from rhip.registries.identifiers import USCC
+    from rhip.store.repository import SqlFhirRepository
+
+    from .conftest import server_env
+
+    env = server_env(f"sqlite:///{tmp_path}/old.db")
+    assert run_cli(env, "db", "upgrade").returncode == 0
+    platform = build_platform(
+        Settings(database_url=f"sqlite:///{tmp_path}/old.db"), empi=False, exchange=False
+    )
+    try:
+        # A store as it was before the registries' rules: no preparer.
+        assert isinstance(platform.store, SqlFhirRepository)
+        old_store = SqlFhirRepository(dataclasses.replace(platform.store.ctx, preparer=None))
+        bad = {"resourceType": "Organization", "name": "旧数据",
+               "identifier": [{"system": USCC, "value": "91350100M000100Y44"}]}  # fmt: skip
+        old_store.create(bad, id="old-1", put=True)
+    finally:
+        platform.close()
+    done = run_cli(env, "registries", "check")
+    assert done.returncode == 1, done.stdout.decode() + done.stderr.decode()
+    assert "Organization/old-1" in done.stdout.decode() and "check character" in done.stdout.decode()
+    assert "1 Organization resources break a rule" in done.stderr.decode()
+    assert run_cli(env, "registries", "check", "--type", "Practitioner").returncode == 0

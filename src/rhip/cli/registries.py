@@ -95,3 +95,33 @@ def export_csv(
         output.write_bytes(data)
         rows = data.count(b"\n") - 1  # less the header line
         console.print(f"{output}: {rows} rows")
+
+
+@registries_app.command("check")
+def check(resource_type: TypeOption = "Organization") -> None:
+    """List the stored Organizations or Practitioners that break the identifier rules (exit 1 if any).
+
+    Writes are checked as they come; this finds what was stored before, for the operator to correct.
+    """
+    from rhip.cli.main import _platform, _settings
+    from rhip.registries.fhir_port import calling
+    from rhip.registries.rules import stored_problems
+
+    rtype = _checked(resource_type)
+    if rtype not in ("Organization", "Practitioner"):
+        console.print("[red]the rules concern Organization and Practitioner[/red]")
+        raise typer.Exit(2)
+    platform = _platform(_settings())
+    try:
+        found = list(stored_problems(calling(platform.fhir), rtype))
+    finally:
+        platform.close()
+    table = Table("resource", "problem")
+    for rid, problems in found:
+        for problem in problems:
+            table.add_row(f"{rtype}/{rid}", problem)
+    if found:
+        out.print(table)
+    console.print(f"{len(found)} {rtype} resources break a rule")
+    if found:
+        raise typer.Exit(1)

@@ -8,11 +8,12 @@ division codes of digits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from rhip.core.errors import Issue, ValidationFailed
 from rhip.fhir.repository import ResourcePreparer
+from rhip.registries.fhir_port import FhirCall, search_all
 from rhip.registries.identifiers import (
     DIVISION_CODE,
     DIVISION_EXTENSION,
@@ -104,3 +105,15 @@ class CheckedOnWrite:
             issues = [Issue("error", "value", p, ("identifier",), RULE_BROKEN) for p in problems]
             raise ValidationFailed("", issues=issues, code=RULE_BROKEN)
         return self.then.prepare(resource) if self.then is not None else resource
+
+
+def stored_problems(
+    fhir: FhirCall, resource_type: str, limit: int = 1_000_000
+) -> Iterator[tuple[str, list[str]]]:
+    """(id, problems) of every stored Organization or Practitioner that breaks a rule (written before the
+    rules were checked on write, or imported around them)."""
+    check = _CHECKS[resource_type]
+    for resource in search_all(fhir, resource_type, [("_count", "500")], limit):
+        problems = check(resource)
+        if problems:
+            yield str(resource.get("id", "")), problems
