@@ -213,3 +213,18 @@ def test_check_lists_what_was_stored_before_the_rules(tmp_path: Path) -> None:
     assert "Organization/old-1" in done.stdout.decode() and "check character" in done.stdout.decode()
     assert "1 Organization resources break a rule" in done.stderr.decode()
     assert run_cli(env, "registries", "check", "--type", "Practitioner").returncode == 0
+
+
+def test_a_new_row_never_overwrites_a_resource_that_has_its_id_already(
+    served: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    url, env = served
+    client = SyncFHIRClient(url, requests_config={"timeout": 30})
+    client.resource("Organization", id="org-C400", name="有此 id 而无此代码的机构").save()
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text("code,name\nC400,新机构\n", encoding="utf-8")
+    done = run_cli(env, "registries", "import", str(orgs))
+    assert done.returncode == 0 and "created" in done.stdout.decode()
+    assert client.reference("Organization", "org-C400").to_resource()["name"] == "有此 id 而无此代码的机构"
+    created = client.resources("Organization").search(identifier=f"{INSTITUTION_CODE}|C400").fetch_all()
+    assert [o["name"] for o in created] == ["新机构"] and created[0].id != "org-C400"

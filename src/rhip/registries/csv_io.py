@@ -162,9 +162,7 @@ def _organization(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResul
             raise RowError("dir.err.parent", "parent")
         parent = str(found["id"])
     org = apply_org(existing, fields, new_id, parent)
-    saved = fhir("PUT", f"Organization/{org['id']}", body=org) or {}
-    outcome = "updated" if existing is not None else "created"
-    return RowResult(line, fields["code"], outcome, f"Organization/{saved.get('id', org['id'])}")
+    return _save(fhir, line, fields["code"], existing, org, new_id)
 
 
 def _practitioner(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
@@ -216,16 +214,30 @@ def _institution(fhir: FhirCall, code: str) -> str:
 def _save(
     fhir: FhirCall, line: int, key: str, existing: Mapping[str, Any] | None, res: dict[str, Any], new_id: str
 ) -> RowResult:
-    """PUT the resource under its id (a new one under ``new_id`` when that is a valid id, else POST)."""
+    """PUT the resource under its id; a new one under ``new_id`` when that is a valid id no other resource
+    has (a Location ``loc-H1-01`` the synthetic region made without a code), else POST."""
     rtype = res["resourceType"]
-    if existing is None and FHIR_ID.match(new_id):
-        res["id"] = new_id
+    if existing is None:
+        res.pop("id", None)
+        if FHIR_ID.match(new_id) and not _taken(fhir, rtype, new_id):
+            res["id"] = new_id
     if "id" in res:
         saved = fhir("PUT", f"{rtype}/{res['id']}", body=res) or {}
     else:
         saved = fhir("POST", rtype, body=res) or {}
     outcome = "updated" if existing is not None else "created"
     return RowResult(line, key, outcome, f"{rtype}/{saved.get('id', res.get('id', ''))}")
+
+
+def _taken(fhir: FhirCall, rtype: str, rid: str) -> bool:
+    """Whether a resource (current or not yet deleted) has the id."""
+    try:
+        fhir("GET", f"{rtype}/{rid}")
+    except FhirRefused as error:
+        if error.status in (404, 410):
+            return False
+        raise
+    return True
 
 
 def _location(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:

@@ -312,6 +312,26 @@ def test_a_practitioners_csv_is_imported(portal_app: Clients) -> None:
     assert "钱测试" in listed.text and "心血管内科" in listed.text and org_id in listed.text
 
 
+def test_places_and_services_are_imported_too(portal_app: Clients) -> None:
+    admin = as_user(portal_app, "demo-admin")
+    token = fhir_token(admin, "demo-admin")
+    org_id = codes_on(admin.get("/portal/admin/institutions", params={"q": "卫生院"}).text)[0]
+    org = fhir_get(admin, token, f"Organization/{org_id}").json()
+    code = next(i["value"] for i in org["identifier"] if i["system"] == INSTITUTION_CODE)
+    page = admin.get("/portal/admin/institutions").text
+    assert 'value="locations"' in page and "institution_code,code,name,type,partof" in page
+    places = f"institution_code,code,name,partof,status\n{code},PT1,测试楼,,\n{code},PT2,测试诊室,PT1,\n{code},PT3,x,PT9,\n"
+    result = _import(admin, places.encode(), "locations")
+    assert _results(result.text) == [("created", "2"), ("created", "3"), ("refused", "4")]
+    assert "该机构没有此编码的场所" in result.text
+    services = f"institution_code,code,name,category,location\n{code},SV1,测试接种,18,PT2\n"
+    assert _results(_import(admin, services.encode(), "services").text) == [("created", "2")]
+    found = fhir_get(
+        admin, token, "HealthcareService", organization=f"Organization/{org_id}", pinyin="csjz"
+    ).json()
+    assert [e["resource"]["location"][0]["reference"] for e in found["entry"]] == [f"Location/loc-{code}-PT2"]
+
+
 def test_bad_files_get_a_message_not_a_500(portal_app: Callable[[str | None], TestClient]) -> None:
     admin = as_user(portal_app, "demo-admin")
     gbk = "code,name\nX1,测试医院\n".encode("gbk")

@@ -52,6 +52,12 @@ PAGE_SIZE = 20
 EXPORT_LIMIT = 5000
 HERE = "/admin/institutions"
 NEW = "new"  # the address of the form for a new institution
+IMPORT_TYPES = {
+    "organizations": "Organization",
+    "practitioners": "Practitioner",
+    "locations": "Location",
+    "services": "HealthcareService",
+}
 TOKEN_LIKE = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -60,7 +66,12 @@ def _kind(value: str | None) -> str:
 
 
 def _type(kind: str) -> str:
-    return "Practitioner" if kind == "practitioners" else "Organization"
+    return IMPORT_TYPES.get(kind, "Organization")
+
+
+def _import_kind(value: str) -> str:
+    # Places and services are imported here too; the lists show institutions and practitioners only.
+    return value if value in IMPORT_TYPES else "organizations"
 
 
 def _refusing(portal: Portal) -> FhirCall:
@@ -164,6 +175,8 @@ def routes(portal: Portal) -> list[Route]:
             import_kind=import_kind,
             org_columns=ORGANIZATION_COLUMNS,
             practitioner_columns=PRACTITIONER_COLUMNS,
+            location_columns=columns_of("Location")[0],
+            service_columns=columns_of("HealthcareService")[0],
             max_kb=MAX_BYTES // 1024,
         )
 
@@ -219,7 +232,7 @@ def routes(portal: Portal) -> list[Route]:
         except Exception:  # a malformed or oversized multipart body
             return await listing(viewer, request, status=400, problem=FileProblem("dir.csv.unreadable"))
         await portal.check_csrf(request, viewer, {"csrf": str(form.get("csrf", ""))})
-        kind = _kind(str(form.get("kind", "")))
+        kind = _import_kind(str(form.get("kind", "")))
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             return await listing(
