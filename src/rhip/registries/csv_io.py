@@ -155,24 +155,17 @@ def _organization(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResul
     new_id = f"org-{fields['code']}"
     if existing is None and not FHIR_ID.match(new_id):
         raise RowError("dir.err.code", "code")
-    parent = None
-    if fields["parent"]:
-        found = _find(fhir, "Organization", INSTITUTION_CODE, fields["parent"])
-        if found is None:
-            raise RowError("dir.err.parent", "parent")
-        parent = str(found["id"])
+    parent = _named(fhir, "Organization", INSTITUTION_CODE, fields["parent"], "parent", "dir.err.parent")
     org = apply_org(existing, fields, new_id, parent)
     return _save(fhir, line, fields["code"], existing, org, new_id)
 
 
 def _practitioner(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
     fields = check_practitioner(row)
-    organization = None
-    if fields["institution_code"]:
-        org = _find(fhir, "Organization", INSTITUTION_CODE, fields["institution_code"])
-        if org is None:
-            raise RowError("dir.err.no_institution", "institution_code")
-        organization = str(org["id"])
+    code = fields["institution_code"]
+    organization = _named(
+        fhir, "Organization", INSTITUTION_CODE, code, "institution_code", "dir.err.no_institution"
+    )
     existing = _find(fhir, "Practitioner", PRACTITIONER_LICENCE, fields["licence"])
     res = apply_practitioner(existing, fields, organization)
     if existing is not None:
@@ -204,11 +197,20 @@ def _role(fhir: FhirCall, practitioner: str, organization: str, fields: Mapping[
         fhir("POST", "PractitionerRole", body=role)
 
 
+def _named(fhir: FhirCall, rtype: str, system: str, code: str, column: str, reason: str) -> str | None:
+    """The id of the resource a cell names by its code (None for an empty cell); RowError when none has it."""
+    if not code:
+        return None
+    found = _find(fhir, rtype, system, code)
+    if found is None:
+        raise RowError(reason, column)
+    return str(found["id"])
+
+
 def _institution(fhir: FhirCall, code: str) -> str:
-    org = _find(fhir, "Organization", INSTITUTION_CODE, code)
-    if org is None:
-        raise RowError("dir.err.no_institution", "institution_code")
-    return str(org["id"])
+    found = _named(fhir, "Organization", INSTITUTION_CODE, code, "institution_code", "dir.err.no_institution")
+    assert found is not None  # the code is required: check_location / check_service refused an empty one
+    return found
 
 
 def _save(
@@ -246,12 +248,7 @@ def _location(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
     organization = _institution(fhir, institution)
     system = LOCATION_PREFIX + institution
     existing = _find(fhir, "Location", system, fields["code"])
-    parent = None
-    if fields["partof"]:
-        found = _find(fhir, "Location", system, fields["partof"])
-        if found is None:
-            raise RowError("dir.err.no_location", "partof")
-        parent = str(found["id"])
+    parent = _named(fhir, "Location", system, fields["partof"], "partof", "dir.err.no_location")
     loc = apply_location(existing, fields, organization, parent)
     return _save(fhir, line, fields["code"], existing, loc, f"loc-{institution}-{fields['code']}")
 
@@ -261,12 +258,9 @@ def _service(fhir: FhirCall, line: int, row: Mapping[str, str]) -> RowResult:
     institution = fields["institution_code"]
     organization = _institution(fhir, institution)
     existing = _find(fhir, "HealthcareService", SERVICE_PREFIX + institution, fields["code"])
-    location = None
-    if fields["location"]:
-        found = _find(fhir, "Location", LOCATION_PREFIX + institution, fields["location"])
-        if found is None:
-            raise RowError("dir.err.no_location", "location")
-        location = str(found["id"])
+    location = _named(
+        fhir, "Location", LOCATION_PREFIX + institution, fields["location"], "location", "dir.err.no_location"
+    )
     service = apply_service(existing, fields, organization, location)
     return _save(fhir, line, fields["code"], existing, service, f"hs-{institution}-{fields['code']}")
 
