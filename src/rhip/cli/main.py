@@ -31,8 +31,8 @@ from rhip.cli.demo import demo_accounts
 from rhip.cli.empi import empi_app
 from rhip.cli.exchange import exchange_app
 from rhip.cli.keys import keys_app
-from rhip.cli.registries import registries_app
 from rhip.cli.quality import quality_app
+from rhip.cli.registries import registries_app
 from rhip.cli.terminology import terminology_app
 
 if TYPE_CHECKING:
