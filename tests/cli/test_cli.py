@@ -424,3 +424,13 @@ def test_terminology_map_registers_a_local_dictionary(migrated: Cli, tmp_path: P
     broken.write_text("local_code\nM\n", encoding="utf-8")
     unreadable = migrated("terminology", "map", str(broken))
     assert unreadable.returncode == 2 and "url" in output(unreadable)
+
+
+def test_db_reindex_names_its_types(migrated: Cli) -> None:
+    neither = migrated("db", "reindex")
+    assert neither.returncode == 2 and "--type" in output(neither)
+    unknown = migrated("db", "reindex", "--type", "Organisation")
+    assert unknown.returncode == 2 and "Organisation" in output(unknown)
+    done = migrated("db", "reindex", "--type", "Organization", "--type", "Location")
+    assert done.returncode == 0, output(done)
+    assert "Organization: 0 reindexed" in done.stdout and "Location: 0 reindexed" in done.stdout

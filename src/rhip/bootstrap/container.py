@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +16,7 @@ from rhip.bootstrap.runtime import settle_heap
 from rhip.bootstrap.security import SecurityServices, build_security
 from rhip.bootstrap.settings import Settings
 from rhip.core.clock import SystemClock, fhir_instant
+from rhip.core.errors import InvalidRequest, RhipError
 from rhip.core.events import Event, InProcessEventBus
 from rhip.db.engine import Database, DatabaseConfig, build_engine
 from rhip.db.migrate import current_revision, head_revision
@@ -37,6 +38,7 @@ from rhip.registries.rules import CheckedOnWrite
 from rhip.registries.search import registry_params
 from rhip.security.lookup import StoreLookup
 from rhip.store.context import StoreContext, StoreLimits
+from rhip.store.reindex import reindex, stored_types
 from rhip.store.repository import SqlFhirRepository
 from rhip.store.write_service import RemoteWriter
 from rhip.terminology.codesystems import CodeSystem, CodeTableError, builtin_code_systems, read_code_table
@@ -226,6 +228,22 @@ def _follow_the_store(
     maps.source, registered.source = concept_maps, dictionaries
     for event_type in (ResourceCreated, ResourceUpdated, ResourceDeleted):
         events.subscribe(event_type, on_event)
+
+
+def reindex_store(
+    platform: Platform,
+    resource_types: Sequence[str] | None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Rebuild the search index of the types named (None: every type the store holds); how many per type."""
+    store = platform.store
+    if not isinstance(store, SqlFhirRepository):
+        raise RhipError("this platform's store is not the SQL store: nothing to reindex")
+    types = list(resource_types) if resource_types is not None else stored_types(store.ctx)
+    unknown = [t for t in types if not platform.table.is_resource_type(t)]
+    if unknown:
+        raise InvalidRequest(f"not FHIR R4 resource types: {', '.join(unknown)}")
+    return reindex(store.ctx, types, progress=progress)
 
 
 def code_tables(settings: Settings) -> list[CodeSystem]:

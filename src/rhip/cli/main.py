@@ -164,6 +164,40 @@ def db_analyze() -> None:
         db.dispose()
 
 
+@db_app.command("reindex")
+def db_reindex(
+    resource_type: Annotated[
+        list[str] | None, typer.Option("--type", help="a resource type to reindex (repeat for several)")
+    ] = None,
+    all_types: Annotated[bool, typer.Option("--all", help="every resource type the store holds")] = False,
+) -> None:
+    """Rebuild the search index of stored resources (after search parameters were added: docs/registries.md)."""
+    from rhip.bootstrap.container import reindex_store
+    from rhip.core.errors import RhipError
+
+    if bool(resource_type) == all_types:
+        console.print("[red]name the types with --type, or give --all[/red]")
+        raise typer.Exit(2)
+    platform = _platform(_settings())
+    try:
+        with console.status("reindexing") as status:
+
+            totals: Counter[str] = Counter()
+
+            def shown(rtype: str, count: int) -> None:
+                totals[rtype] += count
+                status.update(f"reindexing {rtype}: {totals[rtype]:,}")
+
+            done = reindex_store(platform, None if all_types else resource_type, shown)
+    except RhipError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        platform.close()
+    for rtype, count in done.items():
+        typer.echo(f"{rtype}: {count:,} reindexed")
+
+
 @db_app.command("current")
 def db_current() -> None:
     """Print the schema revision of the database."""
