@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make demo: create the virtualenv, generate and load a synthetic region (FHIR and CDA documents; the few the
-## region gets wrong on purpose are refused and kept, see the portal's exchange errors), serve the portal on
+## region gets wrong on purpose are refused and kept, see the portal's exchange errors), score its data quality, serve the portal on
 ## http://127.0.0.1:8080 (the demo accounts are printed)
 demo: $(STAMP)
 	$(BIN)/rhip db upgrade
@@ -31,6 +31,7 @@ demo: $(STAMP)
 	@if [ ! -f var/demo-loaded ] || [ -n "$$RHIP_DATABASE_URL" ]; then \
 		$(BIN)/rhip synth --out var/demo --people $(DEMO_PEOPLE) --years $(DEMO_YEARS) --start $(DEMO_START) --formats fhir,cda && \
 		$(BIN)/rhip import var/demo/fhir --jobs 2 && $(BIN)/rhip import var/demo/cda --allow-refused && \
+		$(BIN)/rhip quality score && \
 		{ [ -n "$$RHIP_DATABASE_URL" ] || touch var/demo-loaded; }; fi
 	$(BIN)/rhip demo-accounts
 	$(BIN)/rhip serve
@@ -77,6 +78,8 @@ bench: $(STAMP) bench-deps
 	$(BIN)/python bench/authz.py
 	$(BIN)/python bench/portal.py
 	$(BIN)/python bench/terminology.py
+	$(BIN)/python bench/registries.py
+	$(BIN)/python bench/quality.py
 
 ## make bench-empi: the resident index's accuracy (against Splink, on the synthetic region and FEBRL) and speed
 bench-empi: $(STAMP) bench-deps

@@ -66,6 +66,7 @@ PAGES = [
     Page("admin-accounts", "demo-admin", lambda ui: "/portal/admin/accounts"),
     Page("admin-institutions", "demo-admin", lambda ui: "/portal/admin/institutions"),
     Page("admin-health", "demo-admin", lambda ui: "/portal/admin/health"),
+    Page("admin-quality", "demo-admin", lambda ui: "/portal/admin/quality"),
 ]
 
 
