@@ -181,7 +181,6 @@ def db_reindex(
     platform = _platform(_settings())
     try:
         with console.status("reindexing") as status:
-
             totals: Counter[str] = Counter()
 
             def shown(rtype: str, count: int) -> None:
