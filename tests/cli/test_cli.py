@@ -407,7 +407,7 @@ def test_terminology_list_and_load(migrated: Cli) -> None:
 
 
 def test_terminology_map_registers_a_local_dictionary(migrated: Cli, tmp_path: Path) -> None:
-    from tests.terminology.test_conceptmaps import CSV  # the same dictionary the terminology tests register
+    from terminology.test_conceptmaps import CSV  # the terminology tests' dictionary (tests/ is on sys.path)
 
     dictionary = tmp_path / "4501-sex.csv"
     dictionary.write_text(CSV, encoding="utf-8")

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import orjson
 import pytest
-from tests.conftest import make_settings
 
 from rhip.bootstrap.container import Platform, build_platform, database
 from rhip.bootstrap.quality import build_quality
@@ -64,7 +63,7 @@ REGION_FAMILIES = {
 @pytest.fixture
 def scored(database_url: str, tmp_path: Path) -> Iterator[tuple[Platform, QualityService]]:
     """The fixture stored and scored by the outbox consumer."""
-    settings: Settings = make_settings(database_url)
+    settings = Settings(database_url=database_url, log_format="text")  # type: ignore[arg-type]
     db = database(settings)
     upgrade(db.engine)
     db.dispose()

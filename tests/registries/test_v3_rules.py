@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from tests.exchange.hl7v3.helpers import GOLDEN, ack_of, detail_text, send
 
+from exchange.hl7v3.helpers import GOLDEN, ack_of, detail_text, send  # tests/ is on sys.path
 from rhip.bootstrap.container import Platform
 from rhip.registries.fhir_port import calling, matches
 from rhip.registries.identifiers import INSTITUTION_CODE, USCC

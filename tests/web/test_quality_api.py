@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import uvicorn
-from tests.quality.fixture import A, B, build_fixture, drain
-from tests.quality.test_hand_count import A_FAMILIES, REGION_FAMILIES
 
+from quality.fixture import A, B, build_fixture, drain  # tests/ is on sys.path (its packages are top-level)
+from quality.test_hand_count import A_FAMILIES, REGION_FAMILIES
 from rhip.bootstrap.container import Platform, build_platform, database
 from rhip.bootstrap.quality import build_quality
 from rhip.bootstrap.settings import QualitySettings, SecuritySettings, Settings
