@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,9 +34,13 @@ from rhip.fhir.search.params import SearchParamRegistry, registry
 from rhip.fhir.search.parse import SearchParser
 from rhip.fhir.validation import Validator
 from rhip.fhir.valuesets import required_valuesets
+from rhip.registries.fhir_port import calling
+from rhip.registries.resolver import RegisteredInstitutions
 from rhip.registries.rules import CheckedOnWrite
 from rhip.registries.search import registry_params
+from rhip.security.context import acting_as
 from rhip.security.lookup import StoreLookup
+from rhip.security.principal import platform_principal
 from rhip.store.context import StoreContext, StoreLimits
 from rhip.store.reindex import reindex, stored_types
 from rhip.store.repository import SqlFhirRepository
@@ -132,6 +136,7 @@ def build_platform(
     # Required bindings and every Coding of a complete code system are checked against the terminology.
     the_validator = Validator(table, codes, codings=codes)
     events = InProcessEventBus()
+    checked = CheckedOnWrite(codes if settings.terminology.map_codes_on_write else None)
     ctx = StoreContext(
         db=db,
         table=table,
@@ -145,7 +150,7 @@ def build_platform(
         ),
         writer=RemoteWriter(settings.server.writer_socket) if settings.server.writer_socket else None,
         # The registries' identifier rules (Organization, Practitioner), then the terminology's standard codes.
-        preparer=CheckedOnWrite(codes if settings.terminology.map_codes_on_write else None),
+        preparer=checked,
     )
     repository = SqlFhirRepository(ctx)
     parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)
@@ -182,6 +187,7 @@ def build_platform(
     secured = security.secure(repository)
     gate = security.gate if security.enabled else None
     service = FhirService(secured, interactions, capability, the_validator, fhir_extensions, gate)
+    checked.institutions = _registered_institutions(service, events)
     doors = None
     if exchange:
         doors = build_exchange(settings, db, service, fhir_extensions, parser, resident_index)
@@ -228,6 +234,23 @@ def _follow_the_store(
     maps.source, registered.source = concept_maps, dictionaries
     for event_type in (ResourceCreated, ResourceUpdated, ResourceDeleted):
         events.subscribe(event_type, on_event)
+
+
+def _registered_institutions(service: FhirService, events: InProcessEventBus) -> RegisteredInstitutions:
+    """Institution code → registered Organization, asked of the FHIR service as the platform (not the caller:
+    a hospital's client naming another institution need not be allowed to search the directory)."""
+    call = calling(service)
+
+    def as_platform(
+        method: str, path: str, query: Iterable[tuple[str, str]] = (), body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        with acting_as(platform_principal("registries")):
+            return call(method, path, query, body)
+
+    institutions = RegisteredInstitutions(as_platform, ttl_s=30.0)
+    for event_type in (ResourceCreated, ResourceUpdated, ResourceDeleted):
+        events.subscribe(event_type, institutions.on_event)
+    return institutions
 
 
 def reindex_store(

@@ -24,6 +24,8 @@ from rhip.registries.identifiers import (
     USCC,
     uscc_problem,
 )
+from rhip.registries.references import resolve_institutions
+from rhip.registries.resolver import InstitutionResolver
 
 RULE_BROKEN = "RHIP-REG-0001"  # an identifier of the registries breaks its rule (OperationOutcome issue code)
 _NAMES = {
@@ -90,11 +92,16 @@ class CheckedOnWrite:
     """The rules as the store's ResourcePreparer: an Organization or a Practitioner that breaks them is
     refused (422, ``RHIP-REG-0001``, one issue per problem) whichever door writes it; other resources pass.
 
+    Given ``institutions`` (bootstrap sets it once the FHIR service exists), a reference to an institution by
+    its code gets the literal reference of the registered Organization (:mod:`rhip.registries.references`).
     ``then``: the preparer that runs next (the terminology's), so that bootstrap can chain both.
     """
 
-    def __init__(self, then: ResourcePreparer | None = None) -> None:
+    def __init__(
+        self, then: ResourcePreparer | None = None, institutions: InstitutionResolver | None = None
+    ) -> None:
         self.then = then
+        self.institutions = institutions
 
     def prepare(self, resource: dict[str, Any]) -> dict[str, Any]:
         """The resource (as the next preparer returns it); ValidationFailed when it breaks a rule."""
@@ -104,6 +111,9 @@ class CheckedOnWrite:
         if problems:
             issues = [Issue("error", "value", p, ("identifier",), RULE_BROKEN) for p in problems]
             raise ValidationFailed("", issues=issues, code=RULE_BROKEN)
+        if self.institutions is not None:
+            resolved = resolve_institutions(resource, self.institutions)
+            resource = resolved if resolved is not None else resource
         return self.then.prepare(resource) if self.then is not None else resource
 
 
