@@ -67,6 +67,7 @@ PAGES = [
     Page("admin-institutions", "demo-admin", lambda ui: "/portal/admin/institutions"),
     Page("admin-health", "demo-admin", lambda ui: "/portal/admin/health"),
     Page("admin-quality", "demo-admin", lambda ui: "/portal/admin/quality"),
+    Page("admin-dictionaries", "demo-admin", lambda ui: "/portal/admin/dictionaries"),
 ]
 
 

@@ -1,5 +1,5 @@
-"""Portal pages of the operators area (平台管理): institutions and practitioners, users and client
-systems, audit search. Every page is the administrator's only; changes go through the platform's FHIR
+"""Portal pages of the operators area (平台管理): institutions and practitioners, the institutions' local
+dictionaries, users and client systems, audit search. Every page is the administrator's only; changes go through the platform's FHIR
 service or its identity service acting as the administrator, so validation, security and audit apply."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from starlette.routing import Route
 from rhip.web.portal import (
     admin_dir_accounts,
     admin_dir_audit,
+    admin_dir_dictionaries,
     admin_dir_institutions,
     admin_dir_practitioners,
 )
@@ -20,6 +21,7 @@ def routes(portal: Portal) -> list[Route]:
     return [
         *admin_dir_institutions.routes(portal),
         *admin_dir_practitioners.routes(portal),
+        *admin_dir_dictionaries.routes(portal),
         *admin_dir_accounts.routes(portal),
         *admin_dir_audit.routes(portal),
     ]

@@ -32,6 +32,7 @@ NAVIGATION: dict[Role, tuple[NavItem, ...]] = {
         NavItem("/admin/health", "nav.health"),
         NavItem("/admin/quality", "nav.quality"),
         NavItem("/admin/institutions", "nav.institutions"),
+        NavItem("/admin/dictionaries", "nav.dictionaries"),
         NavItem("/admin/accounts", "nav.accounts"),
         NavItem("/admin/review", "nav.review"),
         NavItem("/admin/exchange", "nav.exchange"),
