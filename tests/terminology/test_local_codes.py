@@ -112,3 +112,10 @@ def test_validation_on_write_refuses_codes_missing_from_a_complete_table(call: A
 def test_translate_needs_a_system_and_a_code(call: Any) -> None:
     status, outcome = call("GET", "ConceptMap/$translate", "code=M", who=platform_principal("cli:test"))
     assert status == 400 and "system" in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_concept_map_the_way_in_cannot_use_is_stored_as_any_resource(call: Any) -> None:
+    draft = {"resourceType": "ConceptMap", "status": "draft", "group": [{"element": [{"code": "M"}]}]}
+    status, stored = call("POST", "ConceptMap", body=draft)
+    assert status == 201 and stored["status"] == "draft"  # valid R4, no url nor source: kept, not used

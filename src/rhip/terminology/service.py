@@ -261,7 +261,11 @@ class TerminologyService:
         """The resource as the store should keep it: checked when a ConceptMap, with standard codes added."""
         if resource.get("resourceType") == "ConceptMap":
             try:
-                self.check_map(concept_map_from_fhir(resource))
+                concept_map = concept_map_from_fhir(resource)
+            except ConceptMapError:
+                return resource  # valid FHIR that maps nothing the way in can use (no url, no source …): kept
+            try:
+                self.check_map(concept_map)
             except ConceptMapError as exc:
                 raise InvalidRequest(f"ConceptMap: {exc}", expression=["ConceptMap"]) from exc
             return resource
