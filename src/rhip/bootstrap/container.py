@@ -136,6 +136,8 @@ def build_platform(
     # Required bindings and every Coding of a complete code system are checked against the terminology.
     the_validator = Validator(table, codes, codings=codes)
     events = InProcessEventBus()
+    # Before validation: the registries' identifier rules and institution references, then the terminology's
+    # standard codes beside mapped local ones (the resolver joins once the FHIR service exists, below).
     checked = CheckedOnWrite(codes if settings.terminology.map_codes_on_write else None)
     ctx = StoreContext(
         db=db,
@@ -149,7 +151,6 @@ def build_platform(
             max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max
         ),
         writer=RemoteWriter(settings.server.writer_socket) if settings.server.writer_socket else None,
-        # The registries' identifier rules (Organization, Practitioner), then the terminology's standard codes.
         preparer=checked,
     )
     repository = SqlFhirRepository(ctx)
