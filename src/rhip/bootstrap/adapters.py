@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from rhip.core.errors import InvalidRequest, ResourceGone, ResourceNotFound
 from rhip.documents import model as documents
@@ -12,6 +13,7 @@ from rhip.empi.queries import master_of
 from rhip.empi.service import EmpiService
 from rhip.exchange import ports
 from rhip.exchange.hl7v3.persons import LinkedPerson
+from rhip.fhir.repository import ResourcePreparer
 from rhip.security.lookup import TtlCache
 
 
@@ -118,3 +120,17 @@ class EmpiPatientLinks:
         except (ResourceNotFound, InvalidRequest):
             return frozenset({patient_id})
         return frozenset({patient_id, *(str(m["patient"]) for m in members if m["state"] == "match")})
+
+
+class PreparerChain:
+    """The store's one ``ResourcePreparer`` made of the capabilities' own, run in order (each gets what the
+    one before returned): the registries' rules and references, then the terminology's standard codes."""
+
+    def __init__(self, *parts: ResourcePreparer) -> None:
+        self.parts = parts
+
+    def prepare(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource after every part."""
+        for part in self.parts:
+            resource = part.prepare(resource)
+        return resource

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rhip import __version__
-from rhip.bootstrap.adapters import EmpiPatientLinks
+from rhip.bootstrap.adapters import EmpiPatientLinks, PreparerChain
 from rhip.bootstrap.exchange import ExchangeServices, build_exchange
 from rhip.bootstrap.runtime import settle_heap
 from rhip.bootstrap.security import SecurityServices, build_security
@@ -138,7 +138,8 @@ def build_platform(
     events = InProcessEventBus()
     # Before validation: the registries' identifier rules and institution references, then the terminology's
     # standard codes beside mapped local ones (the resolver joins once the FHIR service exists, below).
-    checked = CheckedOnWrite(codes if settings.terminology.map_codes_on_write else None)
+    checked = CheckedOnWrite()
+    preparer = PreparerChain(checked, codes) if settings.terminology.map_codes_on_write else checked
     ctx = StoreContext(
         db=db,
         table=table,
@@ -151,7 +152,7 @@ def build_platform(
             max_include=settings.fhir.max_include, search_cache_max=settings.fhir.search_cache_max
         ),
         writer=RemoteWriter(settings.server.writer_socket) if settings.server.writer_socket else None,
-        preparer=checked,
+        preparer=preparer,
     )
     repository = SqlFhirRepository(ctx)
     parser = SearchParser(params, zone, base_urls, settings.fhir.default_count, settings.fhir.max_count)

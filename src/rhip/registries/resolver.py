@@ -10,7 +10,6 @@ an Organization changes (:meth:`RegisteredInstitutions.on_event`, subscribed by 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -19,6 +18,7 @@ from rhip.core.events import Event
 from rhip.fhir.events import ResourceChanged
 from rhip.registries.fhir_port import FhirCall, matches
 from rhip.registries.identifiers import INSTITUTION_CODE, is_code
+from rhip.security.lookup import TtlCache
 
 MAX_CACHED = 10_000
 
@@ -34,25 +34,14 @@ class RegisteredInstitutions:
     """The registry's Organizations by institution code (urn:oid:2.16.156.10011.1.5), read through FHIR."""
 
     def __init__(self, fhir: FhirCall, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic):
-        self.fhir, self.ttl_s, self.clock = fhir, ttl_s, clock
-        self._cache: dict[str, tuple[float, str | None]] = {}
-        self._lock = threading.Lock()
+        self.fhir = fhir
+        self._cache: TtlCache[str, str | None] = TtlCache(ttl_s, MAX_CACHED, clock)
 
     def organization_id(self, code: str) -> str | None:
         """The id of the Organization registered under ``code``; None when none is (or the code is malformed)."""
         if not is_code(code):
             return None
-        now = self.clock()
-        with self._lock:
-            hit = self._cache.get(code)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            return hit[1]
-        found = self._lookup(code)
-        with self._lock:
-            if len(self._cache) >= MAX_CACHED:
-                self._cache.clear()
-            self._cache[code] = (now, found)
-        return found
+        return self._cache.get(code, lambda: self._lookup(code))
 
     def _lookup(self, code: str) -> str | None:
         query = [("identifier", f"{INSTITUTION_CODE}|{code}"), ("_count", "100")]
@@ -64,8 +53,7 @@ class RegisteredInstitutions:
 
     def forget(self) -> None:
         """Drop every cached answer."""
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def on_event(self, event: Event) -> None:
         """An Organization was created, changed or deleted: cached answers may be stale."""

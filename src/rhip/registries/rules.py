@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from rhip.core.errors import Issue, ValidationFailed
-from rhip.fhir.repository import ResourcePreparer
 from rhip.registries.fhir_port import FhirCall, search_all
 from rhip.registries.identifiers import (
     DIVISION_CODE,
@@ -94,17 +93,13 @@ class CheckedOnWrite:
 
     Given ``institutions`` (bootstrap sets it once the FHIR service exists), a reference to an institution by
     its code gets the literal reference of the registered Organization (:mod:`rhip.registries.references`).
-    ``then``: the preparer that runs next (the terminology's), so that bootstrap can chain both.
     """
 
-    def __init__(
-        self, then: ResourcePreparer | None = None, institutions: InstitutionResolver | None = None
-    ) -> None:
-        self.then = then
+    def __init__(self, institutions: InstitutionResolver | None = None) -> None:
         self.institutions = institutions
 
     def prepare(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """The resource (as the next preparer returns it); ValidationFailed when it breaks a rule."""
+        """The resource to store (references resolved); ValidationFailed when it breaks a rule."""
         rtype = resource.get("resourceType")
         check = _CHECKS.get(rtype) if isinstance(rtype, str) else None
         problems = check(resource) if check is not None else []
@@ -114,7 +109,7 @@ class CheckedOnWrite:
         if self.institutions is not None:
             resolved = resolve_institutions(resource, self.institutions)
             resource = resolved if resolved is not None else resource
-        return self.then.prepare(resource) if self.then is not None else resource
+        return resource
 
 
 def stored_problems(

@@ -119,6 +119,14 @@ class CodeSystem:
             current = self.by_code[current].parent
         return tuple(out)
 
+    def children(self) -> dict[str, tuple[str, ...]]:
+        """The codes directly under each code that has some (in file order)."""
+        below: dict[str, list[str]] = {}
+        for c in self.concepts:
+            if c.parent is not None:
+                below.setdefault(c.parent, []).append(c.code)
+        return {k: tuple(v) for k, v in below.items()}
+
     def to_fhir(self) -> dict[str, Any]:
         """The FHIR R4 CodeSystem resource (its content, hierarchy by ``parent`` property)."""
         concepts = []

@@ -48,14 +48,7 @@ class RegisteredSystems:
                 log.warning("CodeSystem/%s is not used: %s", resource.get("id"), exc)
                 continue
             systems[cs.url] = cs  # sorted by lastUpdated: the latest of a url wins
-        children: dict[str, dict[str, tuple[str, ...]]] = {}
-        for url, cs in systems.items():
-            below: dict[str, list[str]] = {}
-            for c in cs.concepts:
-                if c.parent is not None:
-                    below.setdefault(c.parent, []).append(c.code)
-            children[url] = {k: tuple(v) for k, v in below.items()}
-        self._systems, self._children = systems, children
+        self._systems, self._children = systems, {url: cs.children() for url, cs in systems.items()}
 
     def changed(self) -> None:
         """A CodeSystem was stored or deleted: read them again before the next use."""

@@ -110,11 +110,7 @@ class TerminologyService:
     def add(self, system: CodeSystem) -> None:
         """Hold ``system`` (and its all-codes value set); a newer table of the same URL replaces the older."""
         self.systems[system.url] = system
-        children: dict[str, list[str]] = {}
-        for c in system.concepts:
-            if c.parent is not None:
-                children.setdefault(c.parent, []).append(c.code)
-        self._children[system.url] = {k: tuple(v) for k, v in children.items()}
+        self._children[system.url] = system.children()
         if system.valueset:
             members = tuple(Member(system.url, c.code, c.display, c.display_en) for c in system.concepts)
             vs = ValueSet(system.valueset, system.name, members, system.version)
